@@ -1,0 +1,325 @@
+"""``deblur()``: one call from a blurry image array to a sharper one of the same type and shape.
+
+Pipeline for one image: validate and convert to float32 ``(1, 3, H, W)`` in [0, 1] (grey is
+replicated to 3 channels, an alpha channel is set aside), run the model (in overlapping tiles when
+the image is large, optionally as an x8 self-ensemble), **clip the output to [0, 1]** (the output
+range step: a network's raw output can overshoot slightly), turn it back into the input's layout
+(grey = mean of the 3 output channels, alpha restored bit-exactly) and dtype (integers rounded).
+
+Models are referred to by registry name (``"default"``, ``"nafnet"``, ...), by the path of a
+``.safetensors`` weights file, or given as an ``nn.Module``; loaded models and their runners are
+cached per (model, device, backend) with :func:`functools.lru_cache`.
+
+Weights files: a ``.safetensors`` file holding a model's ``state_dict``. Its architecture is the
+``arch`` argument, else the file's metadata key ``"arch"`` (a registry name); constructor options
+come from the metadata key ``"options"`` (a JSON object), if present.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError, DeblurkitError, ImageError, WeightsError
+from .backends import Runner, check_backend, make_runner, resolve_device
+from .ensemble import self_ensemble
+from .tiling import AUTO_TILE_PIXELS, DEFAULT_OVERLAP, auto_tile, run_tiled, validate_tiling
+
+ModelSpec = str | os.PathLike | nn.Module | Runner
+
+
+def _is_weights_path(spec: str | os.PathLike) -> bool:
+    s = os.fspath(spec)
+    return s.endswith(".safetensors") or os.sep in s or (os.altsep is not None and os.altsep in s)
+
+
+def load_model(spec: str | os.PathLike, *, arch: str | None = None,
+               device: str | torch.device = "cpu") -> nn.Module:
+    """Load a model by registry name or from a ``.safetensors`` weights file, in eval mode.
+
+    Args:
+        spec: a registry name (see ``deblurkit.models.list_models()``; ``"default"`` is the
+            default model, with shipped weights) or the path of a ``.safetensors`` file.
+        arch: registry name of the architecture for a weights file (overrides its ``"arch"``
+            metadata); must be ``None`` for a registry name.
+        device: where to put the model.
+
+    Raises:
+        WeightsError: missing/corrupt file, or weights that do not fit the architecture.
+        ConfigError: no architecture known for a weights file, or ``arch`` given with a name.
+    """
+    from .. import models
+
+    dev = resolve_device(device)
+    if not _is_weights_path(spec):
+        if arch is not None:
+            raise ConfigError(f"arch: {arch!r} applies only to a .safetensors weights file, "
+                              f"not to the registry name {spec!r}")
+        return models.load_pretrained(str(spec), device=str(dev)).eval()
+
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    path = Path(spec)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
+    name = arch or metadata.get("arch")
+    if not name:
+        raise ConfigError(f"arch: weights file {path} records no 'arch' metadata; "
+                          "name its architecture (--arch NAME)")
+    try:
+        options = json.loads(metadata.get("options", "{}"))
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path}: metadata 'options' is not JSON ({exc.msg})") from None
+    if not isinstance(options, dict):
+        raise WeightsError(f"{path}: metadata 'options' must be a JSON object, got {options!r}")
+    model = models.create(name, **options)
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        parts = []
+        if result.missing_keys:
+            parts.append(f"{len(result.missing_keys)} missing (e.g. {result.missing_keys[0]!r})")
+        if result.unexpected_keys:
+            parts.append(f"{len(result.unexpected_keys)} unexpected (e.g. {result.unexpected_keys[0]!r})")
+        raise WeightsError(f"{path}: weights do not fit architecture {name!r} with options "
+                           f"{options}: {', '.join(parts)} tensors")
+    return model.to(dev).eval()
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_runner(spec: str, arch: str | None, device: str, backend: str,
+                   stamp: tuple[int, int] | None) -> Runner:
+    model = load_model(spec, arch=arch, device=device)
+    name = Path(spec).stem if _is_weights_path(spec) else spec
+    return make_runner(model, device, backend, name=name)
+
+
+def _is_runner(model: object) -> bool:
+    return (not isinstance(model, (nn.Module, str, os.PathLike)) and callable(model)
+            and hasattr(model, "device") and hasattr(model, "backend"))
+
+
+def get_runner(model: ModelSpec = "default", *, device: str | torch.device = "cpu",
+               backend: str = "torch", arch: str | None = None) -> Runner:
+    """Runner for ``model`` (name, weights path, ``nn.Module`` or an existing runner).
+
+    Names and paths are cached (a changed weights file, by size and mtime, is reloaded). A runner
+    passed in is returned as is after checking that it matches ``device`` and ``backend``.
+    """
+    check_backend(backend)
+    dev = resolve_device(device)
+    if isinstance(model, nn.Module):
+        return make_runner(model, dev, backend)
+    if isinstance(model, (str, os.PathLike)):
+        spec = os.fspath(model)
+        stamp = None
+        if _is_weights_path(spec):
+            st = os.stat(spec) if os.path.isfile(spec) else None
+            stamp = (st.st_mtime_ns, st.st_size) if st else None
+            spec = str(Path(spec).resolve())
+        return _cached_runner(spec, arch, str(dev), backend, stamp)
+    if _is_runner(model):
+        if model.device != dev or model.backend != backend:
+            raise ConfigError(f"model: runner on {model.device} with backend {model.backend!r} does "
+                              f"not match device={str(dev)!r}, backend={backend!r}")
+        return model
+    raise ConfigError(f"model: expected a registry name, a .safetensors path, an nn.Module or a "
+                      f"runner, got {type(model).__name__}")
+
+
+def clear_cache() -> None:
+    """Forget every cached model and runner."""
+    _cached_runner.cache_clear()
+
+
+# --------------------------------------------------------------------------- array conversion
+
+_INT_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+_TORCH_INT_SCALE = {torch.uint8: 255.0}
+
+
+def _check_float_range(values: torch.Tensor) -> None:
+    if values.numel() == 0:
+        return  # an empty image is refused with its shape by deblur()
+    bad = ~torch.isfinite(values)
+    if bool(bad.any()):
+        raise ImageError(f"image: contains {int(bad.sum())} NaN or infinite values")
+    lo, hi = float(values.min()), float(values.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ImageError(f"image: float values must lie in [0, 1], got min {lo:.6g} max {hi:.6g} "
+                         "(scale integer images by 255 or 65535, or pass uint8/uint16 arrays)")
+
+
+def _numpy_to_bchw(image: np.ndarray) -> torch.Tensor:
+    """numpy HxW or HxWxC (uint8, uint16, float) -> float32 (1, C, H, W) in [0, 1]."""
+    if image.ndim not in (2, 3):
+        raise ImageError(f"image: expected an H x W or H x W x C array, got shape {image.shape}")
+    if not image.dtype.isnative:
+        image = image.astype(image.dtype.newbyteorder("="))
+    if image.dtype in _INT_SCALE:
+        x = torch.from_numpy(image.astype(np.float32)) / _INT_SCALE[image.dtype]
+    elif np.issubdtype(image.dtype, np.floating):
+        _check_float_range(torch.from_numpy(np.ascontiguousarray(image)))
+        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
+    else:
+        raise ImageError(f"image: dtype {image.dtype} is not supported; "
+                         "use uint8, uint16 or float in [0, 1]")
+    x = x[:, :, None] if x.ndim == 2 else x
+    return x.permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def _torch_to_bchw(image: torch.Tensor) -> torch.Tensor:
+    """torch (C, H, W) or (B, C, H, W), float or uint8 -> float32 (B, C, H, W) in [0, 1]."""
+    if image.ndim not in (3, 4):
+        raise ImageError(f"image: expected a (C, H, W) or (B, C, H, W) tensor, got shape "
+                         f"{tuple(image.shape)}")
+    if image.dtype in _TORCH_INT_SCALE:
+        x = image.to(torch.float32) / _TORCH_INT_SCALE[image.dtype]
+    elif image.is_floating_point():
+        _check_float_range(image.detach())
+        x = image.detach().to(torch.float32)
+    else:
+        raise ImageError(f"image: dtype {image.dtype} is not supported; use uint8 or a float dtype "
+                         "with values in [0, 1]")
+    return x if x.ndim == 4 else x.unsqueeze(0)
+
+
+def _from_unit(y: torch.Tensor, like_dtype: Any, *, is_numpy: bool) -> Any:
+    """float32 in [0, 1] -> the input's dtype (integers rounded to nearest)."""
+    if is_numpy:
+        arr = y.numpy()
+        if like_dtype in _INT_SCALE:
+            return np.rint(arr * _INT_SCALE[like_dtype]).astype(like_dtype)
+        return arr.astype(like_dtype, copy=False)
+    if like_dtype in _TORCH_INT_SCALE:
+        return torch.round(y * _TORCH_INT_SCALE[like_dtype]).to(like_dtype)
+    return y.to(like_dtype)
+
+
+# --------------------------------------------------------------------------- deblur
+
+def _choose_tiling(h: int, w: int, tile: int | tuple[int, int] | None,
+                   overlap: int | None) -> tuple[tuple[int, int] | None, int]:
+    if overlap is None:
+        if tile is None:
+            overlap = DEFAULT_OVERLAP
+        else:
+            sides = (tile, tile) if isinstance(tile, int) else tuple(tile)
+            overlap = min(DEFAULT_OVERLAP, min(int(s) for s in sides) // 4)
+    if tile is None:
+        return auto_tile(h, w, AUTO_TILE_PIXELS, overlap), overlap
+    pair, overlap = validate_tiling(tile, overlap)
+    return pair, overlap
+
+
+def _run_rgb(runner: Runner, x: torch.Tensor, *, tile: Any, overlap: int | None,
+             ensemble: bool) -> torch.Tensor:
+    """(B, 3, H, W) float32 in [0, 1] -> (B, 3, H, W) float32 clipped to [0, 1], on the CPU or
+    the runner's device, one image of the batch at a time."""
+    fn = (lambda t: self_ensemble(runner, t)) if ensemble else runner
+    outs = []
+    for i in range(x.shape[0]):
+        xi = x[i:i + 1].to(runner.device).contiguous()
+        chosen, ov = _choose_tiling(xi.shape[-2], xi.shape[-1], tile, overlap)
+        y = fn(xi) if chosen is None else run_tiled(fn, xi, tile=chosen, overlap=ov)
+        if y.shape != xi.shape:
+            raise WeightsError(f"model: returned shape {tuple(y.shape)} for input {tuple(xi.shape)}")
+        outs.append(y.clamp(0.0, 1.0))
+    return torch.cat(outs, dim=0)
+
+
+@overload
+def deblur(image: np.ndarray, model: ModelSpec = ..., **kw: Any) -> np.ndarray: ...
+@overload
+def deblur(image: torch.Tensor, model: ModelSpec = ..., **kw: Any) -> torch.Tensor: ...
+
+
+def deblur(image, model: ModelSpec = "default", *, device: str | torch.device | None = None,
+           tile: int | tuple[int, int] | None = None, overlap: int | None = None,
+           ensemble: bool = False, backend: str | None = None):
+    """Deblur ``image`` with ``model``; returns the same type, dtype and shape as the input.
+
+    Args:
+        image: numpy ``H x W`` (grey) or ``H x W x C`` with C in {1, 3, 4}, dtype uint8, uint16
+            or float (values in [0, 1]); or torch ``(C, H, W)`` / ``(B, C, H, W)``, uint8 or float
+            in [0, 1], on any device. C = 1: grey, replicated to RGB for the model and returned
+            as the mean of its 3 output channels. C = 4: RGBA, the alpha channel is returned
+            unchanged. Float values outside [0, 1], NaN or inf raise :class:`ImageError`.
+        model: registry name (``"default"``), path of a ``.safetensors`` file (architecture in
+            its metadata, see the module docstring), an ``nn.Module`` mapping ``(B, 3, H, W)`` to
+            ``(B, 3, H, W)`` (moved to ``device`` and set to eval mode), or a runner from
+            :func:`get_runner`.
+        device: ``"cpu"`` or ``"cuda"``; CUDA absent -> :class:`ConfigError` (no fallback).
+            ``None`` means ``"cpu"``, or the runner's own device when ``model`` is a runner.
+        tile: tile side (int or ``(h, w)``), or ``None`` for automatic tiling: images over
+            :data:`~deblurkit.infer.tiling.AUTO_TILE_PIXELS` (1.5 MP) are cut into balanced tiles
+            of at most that many pixels (:func:`~deblurkit.infer.tiling.auto_tile`), so memory is
+            bounded on any photo size. A tile covering the image means a single call.
+        overlap: pixels shared by neighbouring tiles, blended without seams (default 48, or
+            ``tile // 4`` when smaller).
+        ensemble: average over the 8 flips/transposes (x8 self-ensemble; 8x slower).
+        backend: ``"torch"`` (eager) or ``"onnxruntime"`` (the model is exported once, checked
+            against torch, and cached). ``None`` means ``"torch"``, or the runner's own backend
+            when ``model`` is a runner; an explicit value that differs from the runner's raises.
+
+    Returns:
+        The deblurred image: float output clipped to [0, 1]; integer output rounded to nearest;
+        numpy in -> numpy out, torch in -> torch out on the input's device.
+    """
+    if not isinstance(ensemble, (bool, np.bool_)):
+        raise ConfigError(f"ensemble: expected True or False, got {ensemble!r}")
+    if isinstance(image, np.ndarray):
+        is_numpy, in_dtype, in_device = True, image.dtype, None
+        x = _numpy_to_bchw(image)
+    elif isinstance(image, torch.Tensor):
+        is_numpy, in_dtype, in_device = False, image.dtype, image.device
+        x = _torch_to_bchw(image)
+    else:
+        raise ImageError(f"image: expected a numpy array or a torch tensor, got {type(image).__name__}")
+    b, c, h, w = x.shape
+    if h == 0 or w == 0 or b == 0:
+        raise ImageError(f"image: is empty (shape {tuple(image.shape)})")
+    if c not in (1, 3, 4):
+        raise ImageError(f"image: has {c} channels; expected 1 (grey), 3 (RGB) or 4 (RGBA)")
+    if tile is not None or overlap is not None:  # refuse bad tiling options before any work
+        _choose_tiling(h, w, tile, overlap)
+
+    if _is_runner(model):
+        device = model.device if device is None else device
+        backend = model.backend if backend is None else backend
+    runner = get_runner(model, device="cpu" if device is None else device,
+                        backend="torch" if backend is None else backend)
+    rgb = x.expand(b, 3, h, w) if c == 1 else x[:, :3]
+    y = _run_rgb(runner, rgb, tile=tile, overlap=overlap, ensemble=bool(ensemble)).to("cpu")
+    if c == 1:
+        y = y.mean(dim=1, keepdim=True)
+
+    if is_numpy:
+        out = _from_unit(y[0].permute(1, 2, 0).contiguous(), in_dtype, is_numpy=True)
+        if c == 4:
+            out = np.concatenate([out, image[..., 3:4].astype(out.dtype, copy=False)], axis=2)
+        if image.ndim == 2:
+            out = out[..., 0]
+        return out
+    out = _from_unit(y, in_dtype, is_numpy=False)
+    if c == 4:
+        alpha = image if image.ndim == 4 else image.unsqueeze(0)
+        out = torch.cat([out, alpha[:, 3:4].detach().to("cpu")], dim=1)
+    out = out if image.ndim == 4 else out[0]
+    return out.to(in_device)
+
+
+__all__ = ["deblur", "get_runner", "load_model", "clear_cache", "DeblurkitError"]

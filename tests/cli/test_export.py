@@ -1,0 +1,53 @@
+"""`deblurkit export`: a checked ONNX file with dynamic H and W; refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+import deblurkit.infer.api as api
+import deblurkit.models as models
+from deblurkit.cli import main
+from deblurkit.models.nafnet import NAFNet
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    torch.manual_seed(0)
+    net = NAFNet(width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1))
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith(("beta", "gamma")):
+                p.normal_(0, 0.2)
+    net.eval()
+    monkeypatch.setattr(models, "load_pretrained",
+                        lambda name, device="cpu": net if name == "tiny" else None, raising=False)
+    api.clear_cache()
+    yield net
+    api.clear_cache()
+
+
+def test_export_writes_checked_dynamic_onnx(tmp_path, tiny, capsys):
+    out = tmp_path / "sub" / "tiny.onnx"
+    assert main(["export", "--model", "tiny", "--onnx", str(out)]) == 0
+    assert "matches torch within 0.0001" in capsys.readouterr().out
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = torch.rand(1, 3, 29, 61)
+    with torch.no_grad():
+        ref = tiny(x).numpy()
+    assert np.abs(sess.run(None, {"image": x.numpy()})[0] - ref).max() <= 1e-4
+    assert [p.name for p in out.parent.iterdir()] == ["tiny.onnx"]  # no temporary file left
+
+
+def test_export_refusals(tmp_path, tiny, capsys):
+    assert main(["export", "--model", "tiny", "--onnx", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["export", "--model", "tiny", "--onnx", str(tmp_path / "m.onnx"),
+                 "--opset", "3"]) == 2
+    assert "opset: expected 7-23, got 3" in capsys.readouterr().err
+    assert main(["export", "--model", str(tmp_path / "none.safetensors"), "--onnx",
+                 str(tmp_path / "m.onnx")]) == 2
+    assert "weights file not found" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
