@@ -10,20 +10,22 @@ Linear, counted by ``deblurkit.infer.profile.count_macs``), and the median wall 
 rounding included; start-up, model loading and ONNX export excluded) for:
 
 - torch eager fp32 (the baseline of the ``vs fp32`` column, measured in the same run),
-- torch eager fp32 with channels-last memory layout,
+- torch eager fp32 with channels-last memory layout (what ``deblur(..., backend="torch")`` uses
+  on the CPU),
 - torch eager with bf16 autocast on the CPU,
 - onnxruntime (exported with dynamic H/W, checked against torch; graph optimisation ALL).
 
-A configuration whose first (warm-up) call takes longer than ``--limit`` seconds is reported as
-``skipped: > LIMIT s`` and not repeated. With ``--memory`` (default on) the peak resident memory of
-deblurring one 4000 x 3000 photo with the first model's best backend is measured in a fresh
-process. Prints a Markdown table. Timings depend on the load of the machine: rerun on an idle one
+A configuration whose time, estimated from a 320 x 180 run (x16) or measured by the full-size
+warm-up call, exceeds ``--limit`` seconds is reported as ``skipped: > LIMIT s`` with that figure.
+With ``--memory`` (default on) the peak resident memory (Linux ``VmHWM``) of deblurring one
+4000 x 3000 photo with the first model's best backend is measured in a fresh process. Prints a Markdown table. Timings depend on the load of the machine: rerun on an idle one
 before quoting them.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -46,7 +48,7 @@ H, W = 720, 1280
 
 VARIANTS = {
     "torch fp32": lambda m: TorchRunner(m),
-    "torch fp32 channels_last": lambda m: TorchRunner(m, channels_last=True),
+    "torch fp32 channels_last (deblur's CPU default)": lambda m: TorchRunner(m, channels_last=True),
     "torch bf16 autocast": lambda m: TorchRunner(m, autocast_dtype=torch.bfloat16),
     "onnxruntime fp32": lambda m: OnnxRunner(export_onnx(m)),
 }
@@ -55,10 +57,16 @@ VARIANTS = {
 def configurations(selected: list[str] | None) -> dict[str, tuple[str, str | None]]:
     """Label -> (registry name, size preset) for every registered model and size, skipping
     presets whose options equal an entry already listed (e.g. ``nafnet`` size ``w32`` is
-    ``nafnet-w32``). ``selected`` filters by label or registry name."""
+    ``nafnet-w32``). ``selected``: only these labels (``NAME`` or ``NAME size=SIZE``)."""
     from deblurkit import models
 
     out: dict[str, tuple[str, str | None]] = {}
+    if selected:
+        for label in selected:
+            name, _, size = label.partition(" size=")
+            models.model_options(name, size=size or None)  # unknown name or size: one-line error
+            out[label] = (name, size or None)
+        return out
     seen: list[dict] = []
     for name in models.list_models():
         for size in [None, *sorted(models.MODELS[name].sizes)]:
@@ -67,8 +75,7 @@ def configurations(selected: list[str] | None) -> dict[str, tuple[str, str | Non
                 continue
             seen.append(options)
             label = name if size is None else f"{name} size={size}"
-            if not selected or label in selected or name in selected:
-                out[label] = (name, size)
+            out[label] = (name, size)
     return out
 
 
@@ -79,16 +86,32 @@ def create(name: str, size: str | None):
 
 
 def time_variant(runner, image: np.ndarray, repeats: int, limit: float) -> tuple[float | None, str]:
-    """Median seconds of ``deblur(image, runner)``; ``None`` and a note when over ``limit``."""
+    """Median seconds of ``deblur(image, runner)``; ``None`` and a note when over ``limit``.
+
+    A probe on a quarter-size crop (1/16 of the pixels) first: when 16 times its best of two
+    times exceeds
+    ``limit``, the full size is not run and the estimate is reported instead.
+    """
+    probe = np.ascontiguousarray(image[: image.shape[0] // 4, : image.shape[1] // 4])
+    deblur(probe, runner)  # warm-up (allocator, lazy init, oneDNN kernels)
+    probe_times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        deblur(probe, runner)
+        probe_times.append(time.perf_counter() - start)
+    estimate = 16 * min(probe_times)
+    if estimate > limit:
+        size = f"{probe.shape[1]}x{probe.shape[0]}"
+        return None, f"skipped: > {limit:g} s (est. {estimate:.0f} s from a {size} run)"
     start = time.perf_counter()
-    deblur(image, runner, tile=None)  # warm-up (allocator, lazy init, oneDNN kernels)
+    deblur(image, runner)  # full-size warm-up
     first = time.perf_counter() - start
     if first > limit:
         return None, f"skipped: > {limit:g} s (warm-up took {first:.1f} s)"
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        deblur(image, runner, tile=None)
+        deblur(image, runner)
         times.append(time.perf_counter() - start)
     return statistics.median(times), ""
 
@@ -98,17 +121,24 @@ def peak_memory_mb(model_name: str, size: str | None, backend: str, h: int = 300
     """(baseline RSS, peak RSS) in MB of a fresh process deblurring one ``h x w`` uint8 photo with
     ``model_name`` (random weights) and ``backend``; baseline = after imports and model creation."""
     code = f"""
-import resource, sys, json, numpy as np, torch
+import sys, json, numpy as np, torch
+
+def hwm_mb():  # peak resident set of this process (VmHWM; ru_maxrss would include the parent's)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
 sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
 from deblurkit import models
 from deblurkit.infer import deblur, make_runner
 m = models.create({model_name!r}, size={size!r}).eval()
+torch.set_num_threads({torch.get_num_threads()})
 runner = make_runner(m, "cpu", {backend!r}, name={model_name!r})
 deblur(np.zeros((64, 64, 3), np.uint8), runner)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+base = hwm_mb()
 img = np.random.default_rng(0).integers(0, 256, ({h}, {w}, 3), dtype=np.uint8)
 out = deblur(img, runner)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = hwm_mb()
 print(json.dumps([base, peak]))
 """
     with tempfile.TemporaryDirectory() as cache:
@@ -128,7 +158,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip a configuration whose warm-up call takes longer (seconds)")
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                         help="measure peak memory on a 4000 x 3000 photo (first listed model)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch (and onnxruntime intra-op) threads; default: torch's own "
+                             "choice. On a loaded machine 1 thread gives steadier figures: "
+                             "spinning OpenMP threads that lose their core slow every op")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     configs = configurations(args.models)
     names = list(configs)
@@ -139,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(0)
         model = create(model_name, size).eval()
         params = count_parameters(model)
-        macs = count_macs(model, (1, 3, H, W))
+        macs = count_macs(copy.deepcopy(model).to("meta"), (1, 3, H, W))  # from shapes only
         baseline = None
         for variant, build in VARIANTS.items():
-            runner = build(model)
+            runner = build(copy.deepcopy(model))  # a runner may change layout in place
             seconds, note = time_variant(runner, image, args.repeats, args.limit)
             if variant == "torch fp32":
                 baseline = seconds
@@ -151,13 +187,13 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((name, params, macs, variant, seconds, note, ratio))
             if seconds is not None and (name not in best or seconds < best[name][0]):
                 best[name] = (seconds, variant)
-            print(f"  {name:<24} {variant:<26} {note or f'{seconds:.3f} s'}", file=sys.stderr)
+            print(f"  {name:<24} {variant:<48} {note or f'{seconds:.3f} s'}", file=sys.stderr)
 
     print(f"\nInference on one {W}x{H} RGB uint8 photo via deblurkit.infer.deblur; median of "
           f"{args.repeats} after one warm-up. {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} logical CPUs, torch {torch.__version__} with "
           f"{torch.get_num_threads()} threads.\n")
-    print("| model | params (M) | GMACs | backend | median s / photo | vs torch fp32 |")
+    print("| model | params (M) | GMACs | backend | median s / photo | time vs torch fp32 |")
     print("|---|---:|---:|---|---:|---:|")
     for name, params, macs, variant, seconds, note, ratio in rows:
         shown = note if seconds is None else f"{seconds:.3f}"

@@ -7,7 +7,7 @@ One 1280x720 RGB pair: the real GoPro pair ``dev/real_gopro/{blur,sharp}/Istanbu
 training-time validation calls it). Runs alternate between the two libraries and the median of
 ``--runs`` is reported, in one process, with ``torch.set_num_threads(2)``.
 
-    python benchmarks/metrics_speed.py [--runs 7]
+    python benchmarks/metrics_speed.py [--runs 7] [--threads 2]
 
 Prints a Markdown table: seconds per call, the speed-up (scikit-image time / deblurkit time) and
 the largest absolute difference between the two results.
@@ -16,6 +16,7 @@ the largest absolute difference between the two results.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -62,8 +63,9 @@ def _time(fn, runs: int) -> tuple[float, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="timed runs per function (median)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     pred, target, source = _load_pair()
@@ -79,8 +81,14 @@ def main(argv: list[str] | None = None) -> int:
                                                 use_sample_covariance=False, data_range=1.0,
                                                 channel_axis=-1))),
     }
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"input: {source}, {pred.shape[1]}x{pred.shape[0]} RGB float32; "
-          f"torch threads {torch.get_num_threads()}; median of {args.runs} runs\n")
+          f"torch threads {torch.get_num_threads()}; median of {args.runs} runs; "
+          f"load average {load:.1f} on {os.cpu_count()} CPUs")
+    if torch.get_num_threads() > 1 and load > (os.cpu_count() or 1):
+        print("warning: the machine is busy; multi-threaded torch stalls at every parallel "
+              "region when its threads are not scheduled, so these timings understate it")
+    print()
     print("| metric | deblurkit (s) | scikit-image (s) | speed-up | max abs difference |")
     print("|---|---|---|---|---|")
     for name, (ours, ref) in cases.items():

@@ -28,9 +28,10 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, ImageError, KernelError
-from .nonuniform import (  # noqa: I001  (shared private validators of deblurkit.blur)
-    _check_boundary, _check_image_array, _check_image_tensor, _check_nonneg, _check_positive_int,
-    _check_seed, BOUNDARIES,
+# shared validators of deblurkit.blur (private to the sub-package)
+from .nonuniform import (
+    BOUNDARIES, _check_boundary, _check_image_array, _check_image_tensor, _check_nonneg,
+    _check_positive_int, _check_seed,
 )
 
 #: Most poses a trajectory is densified to (see ``max_step`` of :func:`blur_camera_trajectory`).
@@ -41,7 +42,9 @@ MAX_POSES = 2048
 # random trajectories
 # --------------------------------------------------------------------------------------------
 
-def _smooth_walk(rng: np.random.Generator, steps: int, dims: int, inertia: float = 0.8) -> np.ndarray:
+def _smooth_walk(
+    rng: np.random.Generator, steps: int, dims: int, inertia: float = 0.8
+) -> np.ndarray:
     """A smooth random path (steps, dims): Gaussian accelerations, AR(1) velocity, integrated.
 
     Re-centred so the middle sample ``steps // 2`` is 0.
@@ -98,7 +101,9 @@ def random_camera_trajectory(
 
 def intrinsics(width: int, height: int, focal: float) -> np.ndarray:
     """Pinhole camera matrix ``K`` (3, 3) with principal point at the image centre, in pixels."""
-    return np.array([[focal, 0.0, (width - 1) / 2], [0.0, focal, (height - 1) / 2], [0.0, 0.0, 1.0]])
+    return np.array([[focal, 0.0, (width - 1) / 2],
+                     [0.0, focal, (height - 1) / 2],
+                     [0.0, 0.0, 1.0]])
 
 
 def _params_to_homographies(params: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -237,7 +242,9 @@ def _check_trajectory(trajectory: object) -> np.ndarray:
     traj = np.asarray(trajectory, dtype=np.float64)
     if not (traj.ndim == 2 and traj.shape[1] == 3 or traj.ndim == 3 and traj.shape[1:] == (3, 3)) \
             or traj.shape[0] < 1:
-        raise KernelError(f"trajectory: expected shape (T, 3) or (T, 3, 3) with T >= 1, got {traj.shape}")
+        raise KernelError(
+            f"trajectory: expected shape (T, 3) or (T, 3, 3) with T >= 1, got {traj.shape}"
+        )
     bad = int((~np.isfinite(traj)).sum())
     if bad:
         raise KernelError(f"trajectory: has {bad} non-finite values (NaN or inf)")
@@ -384,7 +391,7 @@ def blur_camera_trajectory(
     work = t ** gamma if linear_light else t
     # Sampling positions q = H_t^-1 p, straight in grid_sample's normalised coordinates
     # (align_corners=True), computed in float64 (float32 where the device has none).
-    cdtype = torch.float32 if t.device.type == "mps" else torch.float64
+    cdtype = torch.float32 if t.device.type == "mps" or t.dtype == torch.float32 else torch.float64
     ys, xs = torch.meshgrid(torch.arange(h, dtype=cdtype, device=t.device),
                             torch.arange(w, dtype=cdtype, device=t.device), indexing="ij")
     normalise = np.array([[2.0 / (w - 1) if w > 1 else 0.0, 0.0, -1.0 if w > 1 else 0.0],
@@ -392,25 +399,23 @@ def blur_camera_trajectory(
                           [0.0, 0.0, 1.0]])
     padding = BOUNDARIES[boundary]
     eye = np.eye(3)
-    acc = None
-    for pose in inv:
-        if np.array_equal(pose, eye):
-            s = work          # the identity pose reads every pixel exactly
-        else:
-            m = (normalise @ pose).tolist()
-            gx = xs * m[0][0] + ys * m[0][1] + m[0][2]
-            gy = xs * m[1][0] + ys * m[1][1] + m[1][2]
-            if m[2][0] != 0 or m[2][1] != 0:
-                z = xs * m[2][0] + ys * m[2][1] + m[2][2]
-                gx = gx / z
-                gy = gy / z
-            elif m[2][2] != 1:
-                gx = gx / m[2][2]
-                gy = gy / m[2][2]
-            grid = torch.stack([gx, gy], dim=-1).to(t.dtype)[None].expand(b, h, w, 2)
-            s = torch.nn.functional.grid_sample(work, grid, mode="bilinear",
-                                                padding_mode=padding, align_corners=True)
-        acc = s if acc is None else acc + s
+    is_identity = np.array([np.array_equal(pose, eye) for pose in inv])
+    acc = work * float(is_identity.sum())  # the identity pose reads every pixel exactly
+    moving = inv[~is_identity]
+    # Poses are sampled in chunks with one grid_sample call each: the chunk's grids are stacked
+    # along the height, so the image is read once per call without being copied per pose.
+    chunk = max(1, min(len(moving), (1 << 22) // max(1, h * w)))
+    for start in range(0, len(moving), chunk):
+        m = torch.as_tensor(normalise[None] @ moving[start:start + chunk], dtype=cdtype, device=t.device)
+        p = m.shape[0]
+        m = m[:, :, :, None, None]  # (p, 3, 3, 1, 1) against (h, w) pixel grids
+        gx = xs * m[:, 0, 0] + ys * m[:, 0, 1] + m[:, 0, 2]
+        gy = xs * m[:, 1, 0] + ys * m[:, 1, 1] + m[:, 1, 2]
+        z = xs * m[:, 2, 0] + ys * m[:, 2, 1] + m[:, 2, 2]
+        grid = torch.stack([gx / z, gy / z], dim=-1).to(t.dtype).reshape(1, p * h, w, 2).expand(b, p * h, w, 2)
+        s = torch.nn.functional.grid_sample(work, grid, mode="bilinear",
+                                            padding_mode=padding, align_corners=True)
+        acc = acc + s.view(b, c, p, h, w).sum(dim=2)
     out = acc / len(inv)
     if linear_light:
         out = out.clamp_min(0) ** (1.0 / gamma)

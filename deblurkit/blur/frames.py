@@ -26,7 +26,9 @@ def _as_tensor(frames: object) -> tuple[torch.Tensor, str]:
     """Validate frames; return a (B, N, C, H, W) tensor and the input layout."""
     if isinstance(frames, np.ndarray):
         if frames.ndim != 4:
-            raise ImageError(f"frames: expected a numpy array (N, H, W, C), got shape {frames.shape}")
+            raise ImageError(
+                f"frames: expected a numpy array (N, H, W, C), got shape {frames.shape}"
+            )
         if not np.issubdtype(frames.dtype, np.floating):
             raise ImageError(f"frames: expected float frames in [0, 1], got dtype {frames.dtype}")
         t = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)[None]
@@ -38,7 +40,8 @@ def _as_tensor(frames: object) -> tuple[torch.Tensor, str]:
             t, layout = frames, "torch5"
         else:
             raise ImageError(
-                f"frames: expected a tensor (N, C, H, W) or (B, N, C, H, W), got {tuple(frames.shape)}"
+                "frames: expected a tensor (N, C, H, W) or (B, N, C, H, W), "
+                f"got {tuple(frames.shape)}"
             )
         if not t.is_floating_point():
             raise ImageError(f"frames: expected float frames in [0, 1], got dtype {t.dtype}")
@@ -97,17 +100,20 @@ def average_frames(
         to_linear, to_display = crf
         lin = to_linear(t)
         if not isinstance(lin, torch.Tensor) or lin.shape != t.shape:
-            raise ConfigError(f"crf: to_linear returned {type(lin).__name__} "
-                              f"{tuple(getattr(lin, 'shape', ()))}; expected a tensor {tuple(t.shape)}")
+            got = f"{type(lin).__name__} {tuple(getattr(lin, 'shape', ()))}"
+            raise ConfigError(f"crf: to_linear returned {got}; expected a tensor {tuple(t.shape)}")
         blurred = to_display(lin.mean(dim=1))
     elif gamma is not None:
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) \
                 or not math.isfinite(gamma) or gamma <= 0:
-            raise ConfigError(f"gamma={gamma!r}: expected a number > 0, or None for a plain average")
+            raise ConfigError(
+                f"gamma={gamma!r}: expected a number > 0, or None for a plain average"
+            )
         low, high = float(t.min()), float(t.max())
         if low < 0 or high > 1:
             raise ImageError(
-                f"frames: values must be in [0, 1] for gamma {gamma}, got min {low:.4g} max {high:.4g}"
+                f"frames: values must be in [0, 1] for gamma {gamma}, "
+                f"got min {low:.4g} max {high:.4g}"
             )
         blurred = (t ** gamma).mean(dim=1) ** (1.0 / gamma)
     else:

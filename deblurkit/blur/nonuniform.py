@@ -55,7 +55,9 @@ def _check_boundary(boundary: str) -> str:
 def _check_image_tensor(image: object, name: str = "image") -> torch.Tensor:
     """A finite floating (B, C, H, W) tensor, or raise ImageError naming ``name``."""
     if not isinstance(image, torch.Tensor):
-        raise ImageError(f"{name}: expected a torch.Tensor (B, C, H, W), got {type(image).__name__}")
+        raise ImageError(
+            f"{name}: expected a torch.Tensor (B, C, H, W), got {type(image).__name__}"
+        )
     if image.ndim != 4:
         raise ImageError(f"{name}: expected shape (B, C, H, W), got {tuple(image.shape)}")
     if not image.is_floating_point():
@@ -249,7 +251,7 @@ def default_samples(u: torch.Tensor | np.ndarray, v: torch.Tensor | np.ndarray) 
     if isinstance(u, torch.Tensor):
         length = float(torch.sqrt(u.double() ** 2 + v.double() ** 2).max()) if u.numel() else 0.0
     else:
-        length = float(np.sqrt(np.asarray(u, np.float64) ** 2 + np.asarray(v, np.float64) ** 2).max())
+        length = float(np.hypot(np.asarray(u, np.float64), np.asarray(v, np.float64)).max())
     n = int(math.ceil(length - 1e-9)) + 1
     if n % 2 == 0:
         n += 1
@@ -361,7 +363,9 @@ def blur_motion_field_np(
     for name, f in (("u", u), ("v", v)):
         if not isinstance(f, np.ndarray) or f.shape != image.shape[:2]:
             shape = getattr(f, "shape", type(f).__name__)
-            raise KernelError(f"{name}: expected a numpy array of shape {image.shape[:2]}, got {shape}")
+            raise KernelError(
+                f"{name}: expected a numpy array of shape {image.shape[:2]}, got {shape}"
+            )
         fields.append(torch.from_numpy(np.ascontiguousarray(f, dtype=np.float32)))
     t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
     t = t[None, None] if image.ndim == 2 else t.permute(2, 0, 1)[None]
@@ -397,7 +401,8 @@ def motion_field_kernels(
     ut = torch.from_numpy(np.asarray(u, np.float64)) if as_numpy else u
     vt = torch.from_numpy(np.asarray(v, np.float64)) if isinstance(v, np.ndarray) else v
     if not isinstance(ut, torch.Tensor) or ut.ndim != 2:
-        raise KernelError(f"u: expected an (H, W) array, got {getattr(u, 'shape', type(u).__name__)}")
+        got = getattr(u, "shape", type(u).__name__)
+        raise KernelError(f"u: expected an (H, W) array, got {got}")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ConfigError(f"size={size!r}: expected a positive integer kernel side")
     h, w = ut.shape
@@ -416,7 +421,7 @@ def motion_field_kernels(
         for oy, wy in ((0, 1 - fy), (1, fy)):
             for ox, wx in ((0, 1 - fx), (1, fx)):
                 # The sample reads I(p + d): a kernel tap at offset q = -d (K[c + q] I(p - q)).
-                qx = (x0.long() + ox) + c
+                qx = -(x0.long() + ox) + c
                 qy = -(y0.long() + oy) + c
                 wgt = wy * wx / n
                 outside = (qx < 0) | (qx >= size) | (qy < 0) | (qy >= size)
@@ -472,7 +477,9 @@ def _check_nonneg(value: object, name: str) -> float:
     return float(value)
 
 
-def _smooth_noise(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def _smooth_noise(
+    rng: np.random.Generator, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Two smooth random fields: Gaussian noise on a coarse grid (3..6 cells), bicubic upsampled."""
     from scipy.ndimage import map_coordinates
 
@@ -480,7 +487,8 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int) -> tuple[np
     gh = max(2, int(round(cells * height / max(height, width))) + 1)
     gw = max(2, int(round(cells * width / max(height, width))) + 1)
     coarse = rng.standard_normal((2, gh, gw))
-    yy, xx = np.meshgrid(np.linspace(0, gh - 1, height), np.linspace(0, gw - 1, width), indexing="ij")
+    yy, xx = np.meshgrid(np.linspace(0, gh - 1, height), np.linspace(0, gw - 1, width),
+                         indexing="ij")
     return tuple(  # type: ignore[return-value]
         map_coordinates(coarse[i], [yy, xx], order=3, mode="nearest") for i in range(2)
     )
@@ -526,7 +534,9 @@ def random_motion_field(
     seed = _check_seed(seed)
     max_length = _check_nonneg(max_length, "max_length")
     if kind not in FIELD_KINDS:
-        raise ConfigError(f"kind={kind!r}: unknown motion field kind; choose one of {', '.join(FIELD_KINDS)}")
+        raise ConfigError(
+            f"kind={kind!r}: unknown motion field kind; choose one of {', '.join(FIELD_KINDS)}"
+        )
     rng = np.random.default_rng([seed, FIELD_KINDS.index(kind)])
     scale = float(max(height, width))
     yy, xx = np.meshgrid(np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64),
@@ -571,7 +581,8 @@ def random_motion_field(
         return tu + weight * nu, tv + weight * nv
 
     if kind == "mixed":
-        parts = [translation(), rotation(), zoom(), homography(), _unit_max(*_smooth_noise(rng, height, width))]
+        parts = [translation(), rotation(), zoom(), homography(),
+                 _unit_max(*_smooth_noise(rng, height, width))]
         weights = rng.dirichlet(np.ones(len(parts)))
         u = sum(wt * p[0] for wt, p in zip(weights, parts))
         v = sum(wt * p[1] for wt, p in zip(weights, parts))

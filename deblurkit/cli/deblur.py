@@ -12,7 +12,8 @@
 - Before any work the command refuses (exit 2) a run in which an output path resolves to an input
   file, or two inputs would be written to the same output.
 - A file that cannot be read or written is reported on one line (path and problem) and the others
-  go on; the exit status is then 2 and the failures are listed at the end.
+  go on; the exit status is then 2 and the failures are listed at the end. (An RGBA photo written
+  as ``--format jpg`` is such a failure: JPEG has no alpha channel.)
 - ``--model`` takes a registry name (default: ``default``, the shipped model) or the path of a
   ``.safetensors`` weights file; its architecture comes from the file's ``arch`` metadata (with
   options from ``options``) or from ``--arch NAME`` (see :func:`deblurkit.infer.load_model`).
@@ -88,15 +89,15 @@ def _is_within(path: Path, folder: Path) -> bool:
 
 
 def collect_jobs(inputs: list[Path], out_dir: Path, fmt: str | None,
-                 suffix: str) -> tuple[list[Job], list[str]]:
-    """Expand ``inputs`` into jobs; return them and one problem line per unusable input.
+                 suffix: str) -> tuple[list[Job], list[tuple[Path, str]]]:
+    """Expand ``inputs`` into jobs; return them and ``(input, problem line)`` per unusable input.
 
     Raises :class:`ConfigError` (before anything is written) when an output would overwrite an
     input file or two inputs map to the same output.
     """
     out_root = out_dir.resolve()
     jobs: list[Job] = []
-    problems: list[str] = []
+    problems: list[tuple[Path, str]] = []
     for item in inputs:
         if item.is_dir():
             folder = item.resolve()
@@ -112,14 +113,14 @@ def collect_jobs(inputs: list[Path], out_dir: Path, fmt: str | None,
                     continue  # results of an earlier run inside the input folder
                 found.append(Job(path, out_dir / rel.parent / _output_name(path, fmt, suffix)))
             if not found:
-                problems.append(f"{item}: no image files found in this folder")
+                problems.append((item, f"{item}: no image files found in this folder"))
             jobs.extend(found)
         elif item.is_file():
             jobs.append(Job(item, out_dir / _output_name(item, fmt, suffix)))
         elif item.exists():
-            problems.append(f"{item}: not a regular file or folder")
+            problems.append((item, f"{item}: not a regular file or folder"))
         else:
-            problems.append(f"{item}: no such file or folder")
+            problems.append((item, f"{item}: no such file or folder"))
 
     sources = {job.source.resolve(): job.source for job in jobs}
     seen: dict[Path, Path] = {}
@@ -156,13 +157,13 @@ def run(args: argparse.Namespace) -> int:
     from ..infer import get_runner
     from ..infer.api import deblur
     from ..infer.backends import resolve_device
-    from ..infer.tiling import validate_tiling
+    from ..infer.tiling import DEFAULT_OVERLAP, validate_tiling
     from ..io import read_image, write_image
 
     resolve_device(args.device)
     if args.tile is not None:
         validate_tiling(args.tile, args.overlap if args.overlap is not None
-                        else min(48, args.tile // 4))
+                        else min(DEFAULT_OVERLAP, args.tile // 4))
     elif args.overlap is not None:
         raise ConfigError(f"overlap: --overlap {args.overlap} needs --tile N")
     if not 1 <= args.quality <= 100:
@@ -172,10 +173,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output_dir.exists() and not args.output_dir.is_dir():
         raise ConfigError(f"output-dir: {args.output_dir} exists and is not a folder")
 
-    jobs, failures = collect_jobs(list(args.inputs), args.output_dir, args.format, args.suffix)
-    for line in failures:
+    jobs, problems = collect_jobs(list(args.inputs), args.output_dir, args.format, args.suffix)
+    for _, line in problems:
         print(line, file=sys.stderr)
-    failed_paths = [line.split(": ", 1)[0] for line in failures]
+    failed_paths = [str(path) for path, _ in problems]
 
     written = 0
     if jobs:
@@ -197,7 +198,6 @@ def run(args: argparse.Namespace) -> int:
                 except (DeblurkitError, OSError, MemoryError, torch.OutOfMemoryError) as exc:
                     line = _one_line(job.source, exc)
                     tqdm.write(line, file=sys.stderr)
-                    failures.append(line)
                     failed_paths.append(str(job.source))
                 bar.update(1)
 

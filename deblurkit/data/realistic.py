@@ -113,7 +113,7 @@ class CameraMotionBlur:
             max_tilt_deg=float(rng.uniform(0, 1)), max_roll_deg=float(rng.uniform(0, 1)),
             max_zoom=float(rng.uniform(0, 0.02)), max_displacement=ext, inertia=float(rng.uniform(0.5, 0.95)),
         )
-        out = blur_camera_trajectory(_to_t(lin), hom, linear_light=False, boundary="reflection", max_step=1.0)
+        out = blur_camera_trajectory(_to_t(lin), hom, linear_light=False, boundary="reflection", max_step=2.0)
         return {"blur": _crop(_enc(_from_t(out)), self.margin), "sharp": _crop(_enc(lin), self.margin)}
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import weakref
 from pathlib import Path
 from typing import Any, overload
 
@@ -27,10 +28,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, DeblurkitError, ImageError, WeightsError
+from ..errors import ConfigError, ImageError, WeightsError
 from .backends import Runner, check_backend, make_runner, resolve_device
 from .ensemble import self_ensemble
-from .tiling import AUTO_TILE_PIXELS, DEFAULT_OVERLAP, auto_tile, run_tiled, validate_tiling
+from .tiling import (AUTO_TILE_PIXELS, DEFAULT_OVERLAP, auto_tile, run_tiled, tile_pair,
+                     validate_tiling)
 
 ModelSpec = str | os.PathLike | nn.Module | Runner
 
@@ -122,7 +124,17 @@ def get_runner(model: ModelSpec = "default", *, device: str | torch.device = "cp
     check_backend(backend)
     dev = resolve_device(device)
     if isinstance(model, nn.Module):
-        return make_runner(model, dev, backend)
+        if backend == "torch":
+            return make_runner(model, dev, backend)
+        # exporting/hashing a module is costly: reuse the runner while its tensors are unchanged
+        # (tensor._version counts in-place changes; data_ptr catches replaced tensors)
+        stamp = (str(dev), backend, tuple((k, v.data_ptr(), v._version)
+                                          for k, v in model.state_dict(keep_vars=True).items()))
+        cached = _MODULE_RUNNERS.get(model)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, make_runner(model, dev, backend))
+            _MODULE_RUNNERS[model] = cached
+        return cached[1]
     if isinstance(model, (str, os.PathLike)):
         spec = os.fspath(model)
         stamp = None
@@ -140,9 +152,13 @@ def get_runner(model: ModelSpec = "default", *, device: str | torch.device = "cp
                       f"runner, got {type(model).__name__}")
 
 
+_MODULE_RUNNERS: "weakref.WeakKeyDictionary[nn.Module, tuple[Any, Runner]]" = weakref.WeakKeyDictionary()
+
+
 def clear_cache() -> None:
     """Forget every cached model and runner."""
     _cached_runner.cache_clear()
+    _MODULE_RUNNERS.clear()
 
 
 # --------------------------------------------------------------------------- array conversion
@@ -164,21 +180,30 @@ def _check_float_range(values: torch.Tensor) -> None:
 
 
 def _numpy_to_bchw(image: np.ndarray) -> torch.Tensor:
-    """numpy HxW or HxWxC (uint8, uint16, float) -> float32 (1, C, H, W) in [0, 1]."""
+    """numpy HxW or HxWxC (uint8, uint16, float) -> float32 (1, C, H, W) in [0, 1] (a copy)."""
     if image.ndim not in (2, 3):
         raise ImageError(f"image: expected an H x W or H x W x C array, got shape {image.shape}")
     if not image.dtype.isnative:
         image = image.astype(image.dtype.newbyteorder("="))
+    if any(stride < 0 for stride in image.strides):
+        image = np.ascontiguousarray(image)  # torch.from_numpy refuses negative strides
+    src = torch.from_numpy(image[:, :, None] if image.ndim == 2 else image)
     if image.dtype in _INT_SCALE:
-        x = torch.from_numpy(image.astype(np.float32)) / _INT_SCALE[image.dtype]
+        scale = 1.0 / _INT_SCALE[image.dtype]
     elif np.issubdtype(image.dtype, np.floating):
-        _check_float_range(torch.from_numpy(np.ascontiguousarray(image)))
-        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
+        _check_float_range(src)
+        scale = None
     else:
         raise ImageError(f"image: dtype {image.dtype} is not supported; "
                          "use uint8, uint16 or float in [0, 1]")
-    x = x[:, :, None] if x.ndim == 2 else x
-    return x.permute(2, 0, 1).unsqueeze(0).contiguous()
+    x = src.permute(2, 0, 1).contiguous()  # layout change in the input dtype (fastest)
+    if scale is not None:
+        x = x.to(torch.float32).mul_(scale)
+    else:
+        x = x.to(torch.float32)
+        if x.data_ptr() == src.data_ptr():
+            x = x.clone()  # never alias the caller's array
+    return x.unsqueeze(0)
 
 
 def _torch_to_bchw(image: torch.Tensor) -> torch.Tensor:
@@ -197,16 +222,20 @@ def _torch_to_bchw(image: torch.Tensor) -> torch.Tensor:
     return x if x.ndim == 4 else x.unsqueeze(0)
 
 
-def _from_unit(y: torch.Tensor, like_dtype: Any, *, is_numpy: bool) -> Any:
-    """float32 in [0, 1] -> the input's dtype (integers rounded to nearest)."""
-    if is_numpy:
-        arr = y.numpy()
-        if like_dtype in _INT_SCALE:
-            return np.rint(arr * _INT_SCALE[like_dtype]).astype(like_dtype)
-        return arr.astype(like_dtype, copy=False)
-    if like_dtype in _TORCH_INT_SCALE:
-        return torch.round(y * _TORCH_INT_SCALE[like_dtype]).to(like_dtype)
-    return y.to(like_dtype)
+def _to_numpy(y: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+    """float32 ``(C, H, W)`` in [0, 1] -> numpy ``(H, W, C)`` of ``dtype`` (integers rounded to
+    nearest, ties to even)."""
+    hwc = y.numpy().transpose(1, 2, 0)
+    if dtype in _INT_SCALE:
+        return np.rint(hwc * np.float32(_INT_SCALE[dtype])).astype(dtype)
+    return np.ascontiguousarray(hwc).astype(dtype, copy=False)
+
+
+def _to_torch(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """float32 in [0, 1] -> ``dtype`` (uint8 rounded to nearest, ties to even)."""
+    if dtype in _TORCH_INT_SCALE:
+        return torch.round(y * _TORCH_INT_SCALE[dtype]).to(dtype)
+    return y.to(dtype)
 
 
 # --------------------------------------------------------------------------- deblur
@@ -217,8 +246,7 @@ def _choose_tiling(h: int, w: int, tile: int | tuple[int, int] | None,
         if tile is None:
             overlap = DEFAULT_OVERLAP
         else:
-            sides = (tile, tile) if isinstance(tile, int) else tuple(tile)
-            overlap = min(DEFAULT_OVERLAP, min(int(s) for s in sides) // 4)
+            overlap = min(DEFAULT_OVERLAP, min(tile_pair(tile, "tile")) // 4)
     if tile is None:
         return auto_tile(h, w, AUTO_TILE_PIXELS, overlap), overlap
     pair, overlap = validate_tiling(tile, overlap)
@@ -238,7 +266,7 @@ def _run_rgb(runner: Runner, x: torch.Tensor, *, tile: Any, overlap: int | None,
         if y.shape != xi.shape:
             raise WeightsError(f"model: returned shape {tuple(y.shape)} for input {tuple(xi.shape)}")
         outs.append(y.clamp(0.0, 1.0))
-    return torch.cat(outs, dim=0)
+    return outs[0] if len(outs) == 1 else torch.cat(outs, dim=0)
 
 
 @overload
@@ -260,7 +288,8 @@ def deblur(image, model: ModelSpec = "default", *, device: str | torch.device | 
             unchanged. Float values outside [0, 1], NaN or inf raise :class:`ImageError`.
         model: registry name (``"default"``), path of a ``.safetensors`` file (architecture in
             its metadata, see the module docstring), an ``nn.Module`` mapping ``(B, 3, H, W)`` to
-            ``(B, 3, H, W)`` (moved to ``device`` and set to eval mode), or a runner from
+            ``(B, 3, H, W)`` (moved to ``device`` in place, and on the CPU to channels-last
+            layout; run in eval mode, its train/eval mode restored after), or a runner from
             :func:`get_runner`.
         device: ``"cpu"`` or ``"cuda"``; CUDA absent -> :class:`ConfigError` (no fallback).
             ``None`` means ``"cpu"``, or the runner's own device when ``model`` is a runner.
@@ -282,7 +311,8 @@ def deblur(image, model: ModelSpec = "default", *, device: str | torch.device | 
     if not isinstance(ensemble, (bool, np.bool_)):
         raise ConfigError(f"ensemble: expected True or False, got {ensemble!r}")
     if isinstance(image, np.ndarray):
-        is_numpy, in_dtype, in_device = True, image.dtype, None
+        in_dtype = image.dtype if image.dtype.isnative else image.dtype.newbyteorder("=")
+        is_numpy, in_device = True, None
         x = _numpy_to_bchw(image)
     elif isinstance(image, torch.Tensor):
         is_numpy, in_dtype, in_device = False, image.dtype, image.device
@@ -308,13 +338,13 @@ def deblur(image, model: ModelSpec = "default", *, device: str | torch.device | 
         y = y.mean(dim=1, keepdim=True)
 
     if is_numpy:
-        out = _from_unit(y[0].permute(1, 2, 0).contiguous(), in_dtype, is_numpy=True)
+        out = _to_numpy(y[0], in_dtype)
         if c == 4:
             out = np.concatenate([out, image[..., 3:4].astype(out.dtype, copy=False)], axis=2)
         if image.ndim == 2:
             out = out[..., 0]
         return out
-    out = _from_unit(y, in_dtype, is_numpy=False)
+    out = _to_torch(y, in_dtype)
     if c == 4:
         alpha = image if image.ndim == 4 else image.unsqueeze(0)
         out = torch.cat([out, alpha[:, 3:4].detach().to("cpu")], dim=1)
@@ -322,4 +352,4 @@ def deblur(image, model: ModelSpec = "default", *, device: str | torch.device | 
     return out.to(in_device)
 
 
-__all__ = ["deblur", "get_runner", "load_model", "clear_cache", "DeblurkitError"]
+__all__ = ["deblur", "get_runner", "load_model", "clear_cache"]

@@ -52,6 +52,9 @@ def count_macs(model: nn.Module, x: torch.Tensor | tuple[int, ...]) -> int:
 
     Returns:
         Total MACs over the whole batch (a layer called twice is counted twice).
+
+    A model on the ``meta`` device (``copy.deepcopy(model).to("meta")``) is counted from shapes
+    alone, without computing anything: instant even for large models and inputs.
     """
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model: expected a torch.nn.Module, got {type(model).__name__}")

@@ -47,7 +47,8 @@ DEFAULT_OVERLAP = 48
 TILE_MULTIPLE = 32
 
 
-def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
+def tile_pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
+    """``value`` (an int or a pair of ints) as ``(h, w)``; :class:`ConfigError` naming ``name``."""
     if isinstance(value, (int,)) and not isinstance(value, bool):
         pair = (int(value), int(value))
     elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
@@ -96,7 +97,7 @@ def validate_tiling(tile: int | Sequence[int], overlap: int) -> tuple[tuple[int,
     Raises :class:`ConfigError` naming the argument when ``overlap < 0`` or a tile side is not
     greater than ``2 * overlap`` (each tile must keep an interior beyond both blending zones).
     """
-    th, tw = _pair(tile, "tile")
+    th, tw = tile_pair(tile, "tile")
     if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
         raise ConfigError(f"overlap: expected an int >= 0, got {overlap!r}")
     for side in (th, tw):
@@ -186,8 +187,8 @@ def auto_tile(h: int, w: int, max_pixels: int = AUTO_TILE_PIXELS,
     side = (math.isqrt(max_pixels) // TILE_MULTIPLE) * TILE_MULTIPLE
     if side <= 2 * overlap:
         raise ConfigError(
-            f"max_pixels: {max_pixels} allows tiles of side {side} only, not more than "
-            f"2 * overlap = {2 * overlap}"
+            f"overlap: {overlap} is too large for automatic tiles of side {side} "
+            f"(max_pixels={max_pixels}); a tile side must exceed 2 * overlap"
         )
 
     def balanced(length: int) -> int:

@@ -12,10 +12,11 @@ algorithms", CVPR 2009)
     differences (SSD) on the ground truth with ``border`` pixels cropped from each side; PSNR,
     SSIM and SSD are measured on that crop, and the *error ratio* is
     ``SSD(estimate) / SSD(reference)`` where the reference is the deconvolution with the true
-    kernel (aligned the same way). Levin's released script (``comp_upto_shift.m``) crops 15 px and
-    searches shifts of -4..4 px in 0.25 px steps with bilinear ``interp2``; here the search is over
-    all integer shifts within ``+-max_shift`` (default 10, as asked by this project) and
-    ``subpixel=True`` adds a parabolic sub-pixel refinement with bilinear interpolation (below).
+    kernel (aligned the same way). Levin's script ``comp_upto_shift.m`` (as redistributed with
+    later papers' code) crops 15 px from each side of the ground truth and tries shifts of
+    -5..5 px in 0.25 px steps with bilinear ``interp2``; here the search is over all integer shifts
+    within ``+-max_shift`` (default 10, a wider search), and ``subpixel=True`` adds a parabolic
+    sub-pixel refinement with bilinear interpolation (below).
 ``kohler`` (Köhler, Hirsch, Mohler, Schölkopf, Harmeling, "Recording and playback of camera
 shake: benchmarking blind deconvolution with a real-world database", ECCV 2012)
     Each blurry image comes with the sharp frames recorded along the camera trajectory; the
@@ -282,9 +283,12 @@ def _align(p: torch.Tensor, t: torch.Tensor, m: int, b: int, h: int, w: int, fit
     n = c * h * w
     tc = t[..., b:b + h, b:b + w]
     region = p[..., b - m:b + h + m, b - m:b + w + m]          # (B, C, h + 2m, w + 2m)
+    if nb > 1 and p.stride(0) == 0:
+        region = region[:1]     # one estimate against several frames (Köhler): its sums once
     size = region.shape[-2:]
-    cross = torch.fft.irfft2(torch.fft.rfft2(region) * torch.fft.rfft2(tc, s=size).conj(), s=size)
-    spt = cross[..., :n_shift, :n_shift].sum(1)                # (B, S, S)
+    spectrum = torch.fft.rfft2(region) * torch.fft.rfft2(tc, s=size).conj()
+    cross = torch.fft.irfft2(spectrum.sum(1), s=size)          # summed over channels
+    spt = cross[:, :n_shift, :n_shift]                         # (B, S, S)
     spp = _box(_integral(region.square().sum(1)), h, w, n_shift)
     sp = _box(_integral(region.sum(1)), h, w, n_shift)
     dims = (1, 2, 3)
@@ -344,7 +348,8 @@ def levin_score(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarr
     subpixel : refine the shift below a pixel (bilinear; see the module docstring).
     ssim_convention : convention of :func:`deblurkit.metrics.ssim.ssim`.
 
-    Returns :class:`LevinScore` (float64 tensors). No intensity correction is applied.
+    Returns :class:`LevinScore` (float64 tensors; the alignment, SSD and PSNR are computed in
+    float64, the SSIM in the inputs' precision). No intensity correction is applied.
     """
     _check_convention(ssim_convention)
     p, t = check_pair(pred, target)
@@ -364,7 +369,8 @@ def levin_score(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarr
                             torch.where(al.ssd > 0, torch.full_like(al.ssd, math.inf),
                                         torch.ones_like(al.ssd)))
     return LevinScore(psnr=_psnr_from_ssd(al.ssd, n, dr),
-                      ssim=_ssim_of(al.pred, al.target, ssim_convention, dr).to(torch.float64),
+                      ssim=_ssim_of(al.pred.to(p.dtype), al.target.to(p.dtype), ssim_convention,
+                                    dr).to(torch.float64),
                       ssd=al.ssd, shift=al.shift, error_ratio=ratio, reference_ssd=ref_ssd)
 
 
@@ -419,7 +425,9 @@ def kohler_score(pred: torch.Tensor | np.ndarray, targets: torch.Tensor | np.nda
         al = _align(p64.expand(frames.shape[0], -1, -1, -1), frames, m, b, h, w, fit,
                     bool(subpixel))
         frame_psnr.append(_psnr_from_ssd(al.ssd, al.pred[0].numel(), dr))
-        frame_ssim.append(_ssim_of(al.pred, al.target, ssim_convention, dr).to(torch.float64))
+        dtype = torch.promote_types(p.dtype, t.dtype)   # SSIM in the inputs' precision
+        frame_ssim.append(_ssim_of(al.pred.to(dtype), al.target.to(dtype), ssim_convention,
+                                   dr).to(torch.float64))
         shifts.append(al.shift)
         gains.append(al.gain)
         offsets.append(al.offset)

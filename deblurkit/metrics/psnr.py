@@ -85,10 +85,16 @@ def check_pair(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarra
 
 
 def check_finite(x: torch.Tensor, name: str) -> None:
-    """Raise :class:`ImageError` naming ``name`` if ``x`` holds NaN or infinite values."""
-    if not bool(torch.isfinite(x).all()):
-        n_nan = int(torch.isnan(x).sum())
-        n_inf = int(torch.isinf(x).sum())
+    """Raise :class:`ImageError` naming ``name`` if ``x`` holds NaN or infinite values.
+
+    Fast path: a NaN or infinity makes the sum non-finite, so the element-wise count only runs
+    when the sum is not finite (which huge finite values can also cause: then nothing is raised).
+    """
+    if bool(torch.isfinite(x.sum())):
+        return
+    n_nan = int(torch.isnan(x).sum())
+    n_inf = int(torch.isinf(x).sum())
+    if n_nan or n_inf:
         raise ImageError(f"{name}: holds {n_nan} NaN and {n_inf} infinite values; "
                          f"metrics need finite pixels")
 
@@ -154,8 +160,8 @@ def psnr(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, *,
     Returns
     -------
     ``(B,)`` tensor, dtype of the inputs (float32, or float64 for float64 inputs), on their
-    device. The squared errors are accumulated in float64. Identical images give ``+inf``
-    (MSE = 0).
+    device. The squared errors are summed per channel (torch's cascade summation, in the inputs'
+    dtype) and the channel sums in float64. Identical images give ``+inf`` (MSE = 0).
     """
     p, t = check_pair(pred, target)
     m = check_data_range(data_range)
@@ -166,7 +172,8 @@ def psnr(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, *,
 
 def _psnr_unchecked(p: torch.Tensor, t: torch.Tensor, data_range: float) -> torch.Tensor:
     n = p[0].numel()
-    sse = (p - t).square().sum(dim=(1, 2, 3), dtype=torch.float64)
+    # per-channel partial sums (torch's cascade summation) accumulated in float64
+    sse = (p - t).square_().sum(dim=(2, 3)).to(torch.float64).sum(dim=1)
     mse = sse / n
     out = 10.0 * torch.log10((data_range * data_range) / mse)  # mse 0 -> +inf
     return out.to(p.dtype)

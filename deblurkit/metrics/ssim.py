@@ -14,16 +14,18 @@ more than the gaps between methods, so every SSIM in deblurkit names its convent
     border only sees real pixels through an 11-tap window, so the cropped mean equals a *valid*
     (unpadded) filtering, which is what is computed here. Needs H, W >= 11.
 ``"matlab"``
-    MATLAB ``ssim(A, ref)`` (Image Processing Toolbox ``ssim.m``, 2014 onwards) on an
-    ``H x W x C`` array, which it treats as a 3-D *volume*: a 3-D Gaussian weighting filter of
+    MATLAB ``ssim(A, ref)`` (Image Processing Toolbox ``ssim.m``, the 2013-2014 text, whose help
+    says "RGB images will also be processed as 3D volumetric images") on an ``H x W x C`` array,
+    treated as a 3-D *volume*: a 3-D Gaussian weighting filter of
     standard deviation ``Radius = 1.5`` and size ``2 * ceil(3 * 1.5) + 1 = 11`` in every dimension
     (``getGaussianWeightingFilter``), applied with ``imfilter(..., 'conv', 'replicate')`` -- so
     the colour channels are mixed by the filter's third dimension with the channel axis padded by
-    replication -- ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2``, and the mean of the whole ``H x W x C``
-    SSIM map (no cropping). A grey image (C = 1) is 2-D for MATLAB (``fspecial('gaussian', 11,
-    1.5)``), which is the same filter. Facts from the text of MathWorks' ``ssim.m``
-    (Copyright 2013-2014). This is the convention of the GoPro / DeepDeblur (Nah et al. 2017)
-    evaluation scripts, which call MATLAB ``ssim`` on RGB images.
+    replication -- ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2`` (``L = 1`` for single/double images),
+    and the mean of the whole ``H x W x C`` SSIM map (no cropping). A grey image (C = 1) is 2-D for
+    MATLAB (``fspecial('gaussian', 11, 1.5)``), which is the same filter. Facts from the text of
+    MathWorks' ``ssim.m`` (Copyright 2013-2014). This is what the GoPro / DeepDeblur
+    (Nah et al. 2017) style MATLAB evaluation scripts compute when they call ``ssim`` on RGB
+    images.
 ``"per-channel"``
     MATLAB ``ssim`` applied to each colour channel separately (2-D 11x11 Gaussian, sigma 1.5,
     'replicate' padding, 'same' size map, no cropping), then the mean over channels.
@@ -34,11 +36,12 @@ more than the gaps between methods, so every SSIM in deblurkit names its convent
 All conventions use the same 1-D Gaussian (sigma 1.5, taps -5..5, normalised), which is
 separable, so a 2-D (and MATLAB's 3-D) window is the product of 1-D ones.
 
-Implementation: the five local statistics (means, second moments) are filtered in one depthwise
-``conv2d`` on a channels-last stack of the maps, processed in strips of rows on the CPU so that
-the working set stays in cache; images are centred (per-image mean subtracted) before the
-second moments are formed, which keeps float32 variances accurate. The mean of the SSIM map is
-accumulated in float64.
+Implementation: four maps per channel -- ``x``, ``y``, ``x^2 + y^2`` and ``x y`` (the formula
+only needs ``sigma_x^2 + sigma_y^2``) -- are filtered by two depthwise ``conv2d`` (the 1-D window
+down, then across) on a channels-last stack, processed in strips of rows on the CPU so that the
+working set stays in cache (one strip per image on other devices); images are centred (the
+per-image mean subtracted) before the second moments are formed, which keeps float32 variances
+accurate. Each strip's SSIM sum (float32 cascade summation) is accumulated in float64.
 """
 
 from __future__ import annotations
@@ -152,11 +155,10 @@ def _ssim_mean(x: torch.Tensor, y: torch.Tensor, *, pad: bool, mix: torch.Tensor
     b, c, _, _ = x.shape
     c1 = (K1 * data_range) ** 2
     c2 = (K2 * data_range) ** 2
-    # Centre each image (one scalar per image, so MATLAB's channel mixing commutes with it).
-    cx = x.mean(dim=(1, 2, 3), keepdim=True, dtype=torch.float64).to(x.dtype)
-    cy = y.mean(dim=(1, 2, 3), keepdim=True, dtype=torch.float64).to(x.dtype)
-    x = x - cx
-    y = y - cy
+    # Centre each image (one scalar per image, so MATLAB's channel mixing commutes with it);
+    # the subtraction happens strip by strip below.
+    cx = x.mean(dim=(1, 2, 3))
+    cy = y.mean(dim=(1, 2, 3))
     if pad:
         x = F.pad(x, (RADIUS,) * 4, mode="replicate")
         y = F.pad(y, (RADIUS,) * 4, mode="replicate")
@@ -170,24 +172,29 @@ def _ssim_mean(x: torch.Tensor, y: torch.Tensor, *, pad: bool, mix: torch.Tensor
     mix_t = None if mix is None else mix.to(dtype=x.dtype, device=x.device)
     totals = torch.zeros(b, dtype=torch.float64, device=x.device)
     rows = ho if x.device.type != "cpu" else _STRIP_ROWS
-    maps = x.new_zeros((1, ch, min(rows, ho) + 2 * RADIUS, wp))   # reused for every strip
+    # buffers reused for every strip (no allocation, no page faults); padding channels stay 0
+    rmax = min(rows, ho)
+    maps = x.new_zeros((1, ch, rmax + 2 * RADIUS, wp))
+    maps_cl = torch.zeros_like(maps, memory_format=torch.channels_last)
+    planes = x.new_empty((1, n_maps, rmax, wo))
     for i in range(b):
+        cxi, cyi = float(cx[i]), float(cy[i])
         for r0 in range(0, ho, rows):
             r1 = min(r0 + rows, ho)
             xr = x[i:i + 1, :, r0:r1 + 2 * RADIUS]
             yr = y[i:i + 1, :, r0:r1 + 2 * RADIUS]
             m = maps[:, :, :r1 - r0 + 2 * RADIUS]
-            m[:, 0:c] = xr
-            m[:, c:2 * c] = yr
-            torch.mul(xr, xr, out=m[:, 2 * c:3 * c]).addcmul_(yr, yr)
-            torch.mul(xr, yr, out=m[:, 3 * c:4 * c])
-            m_cl = m.contiguous(memory_format=torch.channels_last)
-            filt = F.conv2d(F.conv2d(m_cl, w_v, groups=ch), w_h, groups=ch)
-            filt = filt[:, :n_maps].contiguous()                   # (1, 4C, r, Wo) planes
-            if mix_t is not None:     # MATLAB's 3-D window: mix channels within each map
+            xm = torch.sub(xr, cxi, out=m[:, 0:c])
+            ym = torch.sub(yr, cyi, out=m[:, c:2 * c])
+            torch.mul(xm, xm, out=m[:, 2 * c:3 * c]).add_(ym * ym)   # no FMA: exact 1 for x == y
+            torch.mul(xm, ym, out=m[:, 3 * c:4 * c])
+            m = maps_cl[:, :, :r1 - r0 + 2 * RADIUS].copy_(m)                  # channels last
+            filt = F.conv2d(F.conv2d(m, w_v, groups=ch), w_h, groups=ch)
+            filt = planes[:, :, :r1 - r0].copy_(filt[:, :n_maps])          # (1, 4C, r, Wo)
+            if mix_t is not None:     # MATLAB's 3-D window: mix the channels of each map
                 filt = torch.einsum("kc,bmchw->bmkhw", mix_t, filt.unflatten(1, (4, c)))
                 filt = filt.flatten(1, 2)
-            totals[i] += _ssim_sum(filt, c, float(cx[i]), float(cy[i]), c1, c2)
+            totals[i] += _ssim_sum(filt, c, cxi, cyi, c1, c2)
     return totals / (ho * wo * c)
 
 
@@ -206,4 +213,4 @@ def _ssim_sum(filt: torch.Tensor, c: int, cx: float, cy: float, c1: float, c2: f
     my = my + cy
     a1 = torch.mul(mx, my).mul_(2.0).add_(c1)                  # 2 mu_x mu_y + C1
     b1 = torch.mul(mx, mx).add_(my * my).add_(c1)              # mu_x^2 + mu_y^2 + C1
-    return a1.mul_(a2).div_(b1.mul_(b2)).sum(dtype=torch.float64)
+    return a1.mul_(a2).div_(b1.mul_(b2)).sum().to(torch.float64)

@@ -27,6 +27,10 @@ while the receptive field grows with every level added below.
 
 Any ``H x W`` is accepted: the input is padded (reflect, or replicate when the image is too small to
 reflect) to a multiple of ``pixel_unshuffle * 2 ** len(enc_blocks)`` and the output cropped back.
+The pad amounts are computed from the input shape, so an ONNX export (``torch.onnx.export(...,
+dynamo=False, opset_version=17)`` with dynamic H and W) stays correct at any size; the exported
+graph keeps the padding mode traced at export time, so with ``"reflect"`` it needs each side to be
+at least the pad amount + 1 (always true for sides >= that multiple).
 """
 
 from __future__ import annotations

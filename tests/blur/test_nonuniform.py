@@ -141,7 +141,9 @@ def test_constant_field_matches_an_independent_line_kernel(smooth_grey) -> None:
 
 
 @pytest.mark.parametrize("u0,v0", [(7.0, -3.0), (5.0, 5.0), (0.0, 6.0)])
-def test_constant_field_matches_uniform_linear_motion_blur(smooth_grey, u0: float, v0: float) -> None:
+def test_constant_field_matches_uniform_linear_motion_blur(
+    smooth_grey, u0: float, v0: float
+) -> None:
     """Against the uniform pipeline of deblurkit.blur (kernels.py / convolve.py) when present.
 
     A pixel moving by |M| px leaves a streak |M| + 1 px long: linear_motion_kernel's ``length``

@@ -64,6 +64,7 @@ def _tree(tmp_path, rng):
     write_image(src / "sub" / "b.png", b16 / 65535.0, bit_depth=16)
     rgba = rng.integers(0, 256, (10, 14, 4), dtype=np.uint8)
     Image.fromarray(rgba, "RGBA").save(src / "c.png")
+    write_image(src / "sub" / "d.tif", b16[:5, :7] / 65535.0, bit_depth=16)
     (src / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     (src / "notes.txt").write_text("not an image, skipped")
     (src / ".hidden.png").write_bytes(b"skipped too")
@@ -78,13 +79,17 @@ def test_folder_with_corrupt_file(tmp_path, rng, capsys):
     assert rc == 2
     assert str(src / "bad.jpg") in err and "failed" in err
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == \
-        ["a.png", "c.png", "sub", "sub/b.png"]  # nothing for bad.jpg, no temporary files left
+        ["a.png", "c.png", "sub", "sub/b.png", "sub/d.tif"]  # nothing for bad.jpg, no temp files
     got = np.asarray(Image.open(out / "a.png"))
     assert np.array_equal(got, 255 - a)
     b_out = read_image(out / "sub" / "b.png")
     assert b_out.bit_depth == 16
     q = np.rint(b_out.pixels * 65535).astype(np.int64)
     assert np.abs(q - (65535 - b16.astype(np.int64))).max() <= 1  # 16 bits kept, not 8
+    d_out = read_image(out / "sub" / "d.tif")
+    assert d_out.bit_depth == 16 and d_out.pixels.shape == (5, 7, 3)
+    q = np.rint(d_out.pixels * 65535).astype(np.int64)
+    assert np.abs(q - (65535 - b16[:5, :7].astype(np.int64))).max() <= 1
     c_out = np.asarray(Image.open(out / "c.png"))
     assert c_out.shape == rgba.shape
     assert np.array_equal(c_out[..., 3], rgba[..., 3])  # alpha kept
@@ -158,6 +163,15 @@ def test_tiles_and_ensemble_options(tmp_path, rng):
     assert main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", "invert",
                  "--tile", "32", "--overlap", "8", "--ensemble"]) == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / "a.png")), 255 - a)
+
+
+def test_onnxruntime_backend(tmp_path, rng, monkeypatch):
+    monkeypatch.setenv("DEBLURKIT_CACHE", str(tmp_path / "cache"))
+    a = _rgb8(tmp_path / "a.png", rng)
+    assert main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", "invert",
+                 "--backend", "onnxruntime"]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / "a.png")), 255 - a)
+    assert len(list((tmp_path / "cache").glob("invert-*.onnx"))) == 1
 
 
 @pytest.mark.parametrize("argv,match", [

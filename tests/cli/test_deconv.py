@@ -1,4 +1,4 @@
-"""``deblurkit deconv`` end to end on temporary files: results, bit depth, alpha, clipping, errors."""
+"""``deblurkit deconv`` end to end on temporary files: results, bit depth, alpha, errors."""
 
 from __future__ import annotations
 

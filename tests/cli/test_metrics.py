@@ -181,3 +181,10 @@ def test_kohler_protocol_frame_folders(capsys, tmp_path, astronaut):
     line = _error_line(err)
     assert code == 2 and f"{pred_dir / 'blur1.png'} vs {gt_dir / 'blur1'}: " in line
     assert "needs at least 11x11 pixels" in line
+
+
+def test_cli_conventions_match_library():
+    from deblurkit.cli import metrics as cli_metrics
+    from deblurkit.metrics import FITS, SSIM_CONVENTIONS
+
+    assert cli_metrics._CONVENTIONS == SSIM_CONVENTIONS and cli_metrics._FITS == FITS

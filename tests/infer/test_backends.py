@@ -11,7 +11,7 @@ from torch import nn
 
 import deblurkit.infer.api as api
 import deblurkit.infer.backends as backends
-from deblurkit.errors import ConfigError, WeightsError
+from deblurkit.errors import ConfigError, ImageError, WeightsError
 from deblurkit.infer import deblur, export_onnx, get_runner
 from deblurkit.infer.backends import OnnxRunner, TorchRunner, cached_onnx, resolve_device
 from deblurkit.models.nafnet import NAFNet
@@ -80,6 +80,9 @@ def test_onnx_session_options():
     assert opts.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     with pytest.raises(WeightsError, match="ONNX bytes: cannot be loaded"):
         OnnxRunner(b"garbage", "cpu")
+    # reflect padding traced into the graph cannot pad a 2-pixel side: one clear line, not a crash
+    with pytest.raises(ImageError, match="image: onnxruntime cannot run this model on a 2x9 input"):
+        runner(torch.rand(1, 3, 2, 9))
 
 
 def test_cache_exports_once_and_tracks_weights(tmp_path, monkeypatch):
@@ -87,13 +90,14 @@ def test_cache_exports_once_and_tracks_weights(tmp_path, monkeypatch):
     first = cached_onnx(net, "tiny net")
     assert first.parent == tmp_path / "cache" and first.name.startswith("tiny_net-")
     calls = []
+    real_export = backends.export_onnx
     monkeypatch.setattr(backends, "export_onnx", lambda *a, **k: calls.append(1))
     assert cached_onnx(net, "tiny net") == first and calls == []  # reused, not re-exported
-    monkeypatch.undo()
+    monkeypatch.setattr(backends, "export_onnx", real_export)
     with torch.no_grad():
         net.ending.bias.add_(0.01)
     second = cached_onnx(net, "tiny net")
-    assert second != first and second.exists()
+    assert second != first and second.exists() and second.parent == first.parent
 
 
 def test_deblur_onnxruntime_equals_torch(rng):
@@ -104,8 +108,14 @@ def test_deblur_onnxruntime_equals_torch(rng):
     assert np.abs(a - b).max() <= 1e-4
     assert np.abs(a - img).max() > 1e-3  # the net does something
     runner = get_runner(net, backend="onnxruntime")
-    assert isinstance(runner, OnnxRunner)
+    assert isinstance(runner, OnnxRunner) and get_runner(net, backend="onnxruntime") is runner
+    with torch.no_grad():
+        net.ending.bias.add_(0.05)  # an in-place change: the cached export must not be reused
+    changed = get_runner(net, backend="onnxruntime")
+    assert changed is not runner
+    assert np.abs(deblur(img, changed) - deblur(img, net)).max() <= 1e-4
     assert np.abs(deblur(img, runner) - b).max() == 0  # a runner brings its own backend
+    runner = changed
     with pytest.raises(ConfigError, match="does not match"):
         deblur(img, runner, backend="torch")
 

@@ -33,6 +33,7 @@ def test_macs_match_flop_counter():
         model(x)
     assert count_macs(model, x) * 2 == counter.get_total_flops()
     assert count_macs(model, (2, 3, 20, 26)) == count_macs(model, x)
+    assert count_macs(Mixed().to("meta"), (2, 3, 20, 26)) == count_macs(model, x)  # shapes only
 
 
 def test_single_conv_by_hand():

@@ -132,3 +132,5 @@ def test_bad_arguments_are_refused():
         run_tiled(lambda t: t[..., :-1], x, tile=16, overlap=2)
     with pytest.raises(ConfigError, match="max_pixels"):
         auto_tile(1000, 1000, 0)
+    with pytest.raises(ConfigError, match="overlap: 100 is too large"):
+        auto_tile(1000, 1000, 40_000, overlap=100)

@@ -95,11 +95,12 @@ def test_numpy_inputs_accepted(rng):
 
 
 @pytest.mark.parametrize("convention", SSIM_CONVENTIONS)
-def test_identity_and_symmetry(rng, convention):
-    a, b = _pair(rng, (2, 31, 33, 3), dtype=np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_identity_and_symmetry(rng, convention, dtype):
+    a, b = _pair(rng, (2, 31, 33, 3), dtype=dtype)
     x = torch.from_numpy(a.transpose(0, 3, 1, 2).copy())
     y = torch.from_numpy(b.transpose(0, 3, 1, 2).copy())
-    assert torch.equal(ssim(x, x.clone(), convention=convention), torch.ones(2))
+    assert torch.equal(ssim(x, x.clone(), convention=convention), torch.ones(2, dtype=x.dtype))
     s_xy = ssim(x, y, convention=convention)
     assert torch.allclose(s_xy, ssim(y, x, convention=convention), atol=1e-6)
     assert (s_xy < 0.99).all() and (s_xy > 0).all()
