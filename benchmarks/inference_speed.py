@@ -1,7 +1,7 @@
 """Inference speed of every registered model on one 1280 x 720 RGB photo, per backend.
 
     python benchmarks/inference_speed.py [--models NAME ...] [--repeats 5] [--limit 20]
-                                         [--memory | --no-memory]
+                                         [--threads N] [--memory | --no-memory]
 
 For each model of ``deblurkit.models.list_models()`` (random weights: speed does not depend on
 them) it reports parameters, MACs of one forward pass at 1280 x 720 (Conv2d / ConvTranspose2d /
@@ -9,16 +9,17 @@ Linear, counted by ``deblurkit.infer.profile.count_macs``), and the median wall 
 ``deblurkit.infer.deblur`` on a uint8 1280 x 720 x 3 array (conversion, model, clipping and
 rounding included; start-up, model loading and ONNX export excluded) for:
 
-- torch eager fp32 (the baseline of the ``vs fp32`` column, measured in the same run),
-- torch eager fp32 with channels-last memory layout (what ``deblur(..., backend="torch")`` uses
-  on the CPU),
+- torch eager fp32 (the baseline of the ``time vs torch fp32`` column, same run),
+- torch eager fp32 with channels-last memory layout,
 - torch eager with bf16 autocast on the CPU,
-- onnxruntime (exported with dynamic H/W, checked against torch; graph optimisation ALL).
+- onnxruntime (exported with dynamic H/W, checked against torch; graph optimisation ALL): what
+  ``deblur`` and ``deblurkit deblur`` use on the CPU by default (backend ``"auto"``).
 
 A configuration whose time, estimated from a 320 x 180 run (x16) or measured by the full-size
 warm-up call, exceeds ``--limit`` seconds is reported as ``skipped: > LIMIT s`` with that figure.
 With ``--memory`` (default on) the peak resident memory (Linux ``VmHWM``) of deblurring one
-4000 x 3000 photo with the first model's best backend is measured in a fresh process. Prints a Markdown table. Timings depend on the load of the machine: rerun on an idle one
+4000 x 3000 photo with the first model and deblur's default backend is measured in a fresh
+process. Prints a Markdown table. Timings depend on the load of the machine: rerun on an idle one
 before quoting them.
 """
 
@@ -48,9 +49,9 @@ H, W = 720, 1280
 
 VARIANTS = {
     "torch fp32": lambda m: TorchRunner(m),
-    "torch fp32 channels_last (deblur's CPU default)": lambda m: TorchRunner(m, channels_last=True),
+    "torch fp32 channels_last": lambda m: TorchRunner(m, channels_last=True),
     "torch bf16 autocast": lambda m: TorchRunner(m, autocast_dtype=torch.bfloat16),
-    "onnxruntime fp32": lambda m: OnnxRunner(export_onnx(m)),
+    "onnxruntime fp32 (deblur's CPU default)": lambda m: OnnxRunner(export_onnx(m)),
 }
 
 
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.memory and names:
         name = names[0]
-        backend = "onnxruntime" if best.get(name, (0, "torch"))[1].startswith("onnx") else "torch"
+        backend = "auto"  # what deblur() uses by default
         base, peak = peak_memory_mb(*configs[name], backend)
         print(f"\nPeak resident memory deblurring one 4000x3000 photo with {name} ({backend}, "
               f"automatic tiling): {peak:.0f} MB (process after start-up: {base:.0f} MB; "

@@ -11,3 +11,12 @@ Importing ``deblurkit`` is cheap: sub-packages are imported explicitly by the ca
 __version__ = "0.1.0"
 
 from .errors import DeblurkitError  # noqa: E402,F401
+
+
+def __getattr__(name: str):
+    """Lazy top-level API: ``deblurkit.deblur`` imports torch only when first used."""
+    if name == "deblur":
+        from .infer.api import deblur
+
+        return deblur
+    raise AttributeError(f"module 'deblurkit' has no attribute {name!r}")

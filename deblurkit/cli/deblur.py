@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -65,8 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="x8 self-ensemble over flips and transposes (8x slower)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="where the model runs (default: %(default)s); no fallback")
-    parser.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
-                        help="inference engine (default: %(default)s)")
+    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
+                        help="inference engine (default: auto = onnxruntime on the CPU, where it "
+                             "is fastest, exported once and cached; torch on CUDA)")
     parser.add_argument("--format", default=None, choices=sorted(FORMATS),
                         help="output format (default: the input's)")
     parser.add_argument("--suffix", default="", metavar="S",
@@ -145,6 +147,17 @@ def collect_jobs(inputs: list[Path], out_dir: Path, fmt: str | None,
     return unique, problems
 
 
+def _show_progress_notes() -> None:
+    """Show deblurkit.infer's INFO notes (e.g. the one-time ONNX export) on stderr."""
+    logger = logging.getLogger("deblurkit.infer")
+    if not any(getattr(h, "_deblurkit_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("deblurkit deblur: %(message)s"))
+        handler._deblurkit_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def _one_line(source: Path, exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if text.startswith(str(source)) else f"{source}: {text}"
@@ -180,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
 
     written = 0
     if jobs:
+        _show_progress_notes()
         runner = get_runner(args.model, device=args.device, backend=args.backend, arch=args.arch)
         with tqdm(total=len(jobs), unit="img", file=sys.stderr, desc="deblur",
                   dynamic_ncols=True) as bar:

@@ -115,17 +115,20 @@ def _is_runner(model: object) -> bool:
 
 
 def get_runner(model: ModelSpec = "default", *, device: str | torch.device = "cpu",
-               backend: str = "torch", arch: str | None = None) -> Runner:
+               backend: str = "auto", arch: str | None = None) -> Runner:
     """Runner for ``model`` (name, weights path, ``nn.Module`` or an existing runner).
 
-    Names and paths are cached (a changed weights file, by size and mtime, is reloaded). A runner
-    passed in is returned as is after checking that it matches ``device`` and ``backend``.
+    ``backend``: ``"auto"`` (onnxruntime on the CPU, torch on CUDA; see
+    :mod:`deblurkit.infer.backends`), ``"torch"`` or ``"onnxruntime"``. Names and paths are
+    cached (a changed weights file, by size and mtime, is reloaded). A runner passed in is
+    returned as is after checking that it matches ``device`` and, unless ``backend`` is
+    ``"auto"``, ``backend``.
     """
     check_backend(backend)
     dev = resolve_device(device)
     if isinstance(model, nn.Module):
-        if backend == "torch":
-            return make_runner(model, dev, backend)
+        if backend == "torch" or (backend == "auto" and dev.type != "cpu"):
+            return make_runner(model, dev, "torch")
         # exporting/hashing a module is costly: reuse the runner while its tensors are unchanged
         # (tensor._version counts in-place changes; data_ptr catches replaced tensors)
         stamp = (str(dev), backend, tuple((k, v.data_ptr(), v._version)
@@ -144,7 +147,7 @@ def get_runner(model: ModelSpec = "default", *, device: str | torch.device = "cp
             spec = str(Path(spec).resolve())
         return _cached_runner(spec, arch, str(dev), backend, stamp)
     if _is_runner(model):
-        if model.device != dev or model.backend != backend:
+        if model.device != dev or backend not in ("auto", model.backend):
             raise ConfigError(f"model: runner on {model.device} with backend {model.backend!r} does "
                               f"not match device={str(dev)!r}, backend={backend!r}")
         return model
@@ -288,9 +291,8 @@ def deblur(image, model: ModelSpec = "default", *, device: str | torch.device | 
             unchanged. Float values outside [0, 1], NaN or inf raise :class:`ImageError`.
         model: registry name (``"default"``), path of a ``.safetensors`` file (architecture in
             its metadata, see the module docstring), an ``nn.Module`` mapping ``(B, 3, H, W)`` to
-            ``(B, 3, H, W)`` (moved to ``device`` in place, and on the CPU to channels-last
-            layout; run in eval mode, its train/eval mode restored after), or a runner from
-            :func:`get_runner`.
+            ``(B, 3, H, W)`` (moved to ``device`` in place; run in eval mode, its train/eval
+            mode restored after), or a runner from :func:`get_runner`.
         device: ``"cpu"`` or ``"cuda"``; CUDA absent -> :class:`ConfigError` (no fallback).
             ``None`` means ``"cpu"``, or the runner's own device when ``model`` is a runner.
         tile: tile side (int or ``(h, w)``), or ``None`` for automatic tiling: images over
@@ -300,9 +302,11 @@ def deblur(image, model: ModelSpec = "default", *, device: str | torch.device | 
         overlap: pixels shared by neighbouring tiles, blended without seams (default 48, or
             ``tile // 4`` when smaller).
         ensemble: average over the 8 flips/transposes (x8 self-ensemble; 8x slower).
-        backend: ``"torch"`` (eager) or ``"onnxruntime"`` (the model is exported once, checked
-            against torch, and cached). ``None`` means ``"torch"``, or the runner's own backend
-            when ``model`` is a runner; an explicit value that differs from the runner's raises.
+        backend: ``"torch"`` (eager), ``"onnxruntime"`` (the model is exported once, checked
+            against torch, and cached on disk) or ``"auto"``: onnxruntime on the CPU, where it
+            measured fastest (torch for images with a side under 64 px), torch on CUDA. ``None``
+            means ``"auto"``, or the runner's own backend when ``model`` is a runner; an explicit
+            value that differs from the runner's raises.
 
     Returns:
         The deblurred image: float output clipped to [0, 1]; integer output rounded to nearest;
@@ -331,7 +335,7 @@ def deblur(image, model: ModelSpec = "default", *, device: str | torch.device | 
         device = model.device if device is None else device
         backend = model.backend if backend is None else backend
     runner = get_runner(model, device="cpu" if device is None else device,
-                        backend="torch" if backend is None else backend)
+                        backend="auto" if backend is None else backend)
     rgb = x.expand(b, 3, h, w) if c == 1 else x[:, :3]
     y = _run_rgb(runner, rgb, tile=tile, overlap=overlap, ensemble=bool(ensemble)).to("cpu")
     if c == 1:

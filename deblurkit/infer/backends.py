@@ -11,6 +11,12 @@ A *runner* is a callable ``(B, 3, H, W) float32 tensor in [0, 1] -> (B, 3, H, W)
   is cached on disk under :func:`cache_dir` as ``<name>-<fingerprint>.onnx``, written atomically;
   the fingerprint hashes the weights, the source files of the model's classes, the torch version
   and the opset, so a changed model is re-exported, never served stale.
+- ``AutoRunner`` (backend ``"auto"``, the default): onnxruntime on the CPU, because it measured
+  fastest there (``benchmarks/inference_speed.py``: default NAFNet on one 1280 x 720 photo, best
+  of 5 interleaved runs on the 2-core CPU: onnxruntime 0.36 s, torch 0.40 s with 1 thread;
+  0.70 s vs 1.13 s with 2 threads on the loaded machine, where torch's spinning OpenMP threads
+  suffer most); images with a side under :data:`AUTO_MIN_ONNX_SIDE` px go to torch, since the
+  traced graph's reflect padding cannot pad such small sides. On CUDA ``"auto"`` is torch.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import contextlib
 import hashlib
 import inspect
 import io
+import logging
 import os
 import re
 import warnings
@@ -33,7 +40,12 @@ from torch import nn
 from ..errors import ConfigError, ImageError, WeightsError
 from ..io.atomic import atomic_path
 
-BACKENDS = ("torch", "onnxruntime")
+BACKENDS = ("auto", "torch", "onnxruntime")
+
+#: ``"auto"`` on the CPU sends images with a side shorter than this to torch (see AutoRunner).
+AUTO_MIN_ONNX_SIDE = 64
+
+log = logging.getLogger("deblurkit.infer")
 
 #: ONNX opset used by :func:`export_onnx` unless told otherwise.
 DEFAULT_OPSET = 17
@@ -264,37 +276,61 @@ def export_onnx(model: nn.Module, path: str | os.PathLike | None = None, *,
     return data
 
 
-def cached_onnx(model: nn.Module, name: str, *, opset: int = DEFAULT_OPSET) -> Path:
-    """Path of the checked ONNX export of ``model``, exporting it once into :func:`cache_dir`.
+def cached_onnx(model: nn.Module, name: str, *, opset: int = DEFAULT_OPSET) -> Path | bytes:
+    """The checked ONNX export of ``model``, exported once into :func:`cache_dir`.
 
-    The file is ``<cache_dir>/<name>-<first 16 hex of model_fingerprint>.onnx``.
+    Returns the file ``<cache_dir>/<name>-<first 16 hex of model_fingerprint>.onnx``. When that
+    folder cannot be written (read-only home, full disk) the export is returned as bytes instead
+    and a warning is logged (``deblurkit.infer`` logger): the results are the same, only the
+    export is repeated in the next process.
     """
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "model"
     path = cache_dir() / f"{safe}-{model_fingerprint(model, opset)[:16]}.onnx"
-    if not path.is_file():
-        try:
-            export_onnx(model, path, opset=opset)
-        except OSError as exc:
-            raise ConfigError(f"ONNX cache {path}: cannot be written ({exc.strerror or exc}); "
-                              "set DEBLURKIT_CACHE to a writable folder") from None
+    if path.is_file():
+        return path
+    log.info("exporting %s to ONNX once, checked against torch: %s", name, path)
+    data = export_onnx(model, None, opset=opset)
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+    except OSError as exc:
+        log.warning("ONNX cache %s cannot be written (%s); using the export in memory "
+                    "(set DEBLURKIT_CACHE to a writable folder to keep it)", path,
+                    exc.strerror or exc)
+        return data
     return path
 
 
-def make_runner(model: nn.Module, device: str | torch.device = "cpu", backend: str = "torch",
-                *, name: str | None = None, channels_last: bool | None = None) -> Runner:
-    """Runner for ``model`` on ``device`` with ``backend`` (``"torch"`` or ``"onnxruntime"``).
+class AutoRunner:
+    """Backend ``"auto"`` on the CPU: ``onnx`` for inputs whose sides are all at least
+    ``min_side`` pixels, ``torch`` for smaller ones (see the module docstring)."""
 
-    For ``"torch"``, ``channels_last=None`` means channels-last memory layout on the CPU (fp32,
-    same results within 1e-5): measured faster for the NAFNet default on this 2-core CPU
-    (``benchmarks/inference_speed.py``: 0.62x-0.9x the time of the plain layout), and plain
-    layout on CUDA. For ``"onnxruntime"`` the model is exported (and checked) once and cached
-    under ``name`` (default: the class name in lower case).
+    backend = "auto"
+
+    def __init__(self, torch_runner: TorchRunner, onnx_runner: OnnxRunner,
+                 min_side: int = AUTO_MIN_ONNX_SIDE) -> None:
+        self.torch_runner, self.onnx_runner, self.min_side = torch_runner, onnx_runner, min_side
+        self.device = onnx_runner.device
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        small = min(x.shape[-2], x.shape[-1]) < self.min_side
+        return (self.torch_runner if small else self.onnx_runner)(x)
+
+
+def make_runner(model: nn.Module, device: str | torch.device = "cpu", backend: str = "auto",
+                *, name: str | None = None) -> Runner:
+    """Runner for ``model`` on ``device`` with ``backend`` (``"auto"``, ``"torch"`` or
+    ``"onnxruntime"``).
+
+    ``"auto"``: :class:`AutoRunner` on the CPU, :class:`TorchRunner` on CUDA. For onnxruntime the
+    model is exported (and checked) once and cached under ``name`` (default: the class name in
+    lower case).
     """
     check_backend(backend)
     dev = resolve_device(device)
-    if backend == "torch":
-        if channels_last is None:
-            channels_last = dev.type == "cpu"
-        return TorchRunner(model, dev, channels_last=channels_last)
+    if backend == "torch" or (backend == "auto" and dev.type != "cpu"):
+        return TorchRunner(model, dev)
     path = cached_onnx(model, name or type(model).__name__.lower())
-    return OnnxRunner(path, dev)
+    if backend == "onnxruntime":
+        return OnnxRunner(path, dev)
+    return AutoRunner(TorchRunner(model, dev), OnnxRunner(path, dev))

@@ -17,6 +17,15 @@ Example (``configs/nafnet.yaml``)::
     optim: {lr: 1.0e-3, schedule: cosine, warmup_steps: 200}
     loss: [{name: psnr, weight: 1.0}]
     steps: 10000
+
+An optional ``gan`` section (:class:`GanConfig`) trains the model against a discriminator in the
+same engine (see ``configs/gan_example.yaml``)::
+
+    gan:
+      discriminator: {name: wgan_gp_critic, options: {width: 32}}
+      loss: wgan-gp
+      n_critic: 5
+      adv_weight: 0.01
 """
 
 from __future__ import annotations
@@ -101,6 +110,43 @@ class ValConfig:
 
 
 @dataclass(frozen=True)
+class DiscriminatorConfig:
+    """Which registered discriminator to train against:
+    ``deblurkit.models.discriminators.create_discriminator(name, **options)``."""
+
+    name: str = "patchgan"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    """Adversarial training (:mod:`deblurkit.train.gan`): the generator loss is the ``loss`` terms
+    plus ``adv_weight`` times the adversarial loss plus ``perceptual_weight`` times the perceptual
+    loss (survey eq. 27) on ``perceptual_net`` features at ``perceptual_layer``, read from
+    ``perceptual_weights_path`` (a safetensors file the user provides; relative to the config file).
+
+    ``loss``: ``vanilla`` (survey eq. 24-25), ``conditional`` (eq. 28; needs a conditional
+    discriminator), ``lsgan`` or ``wgan-gp`` (``gp_weight`` is its lambda). Each step makes
+    ``n_critic`` discriminator updates on the step's batch, then one generator update. The
+    discriminator has its own Adam (``d_lr``, ``d_betas``, no weight decay), the same schedule shape
+    as ``optim`` and its own gradient clipping ``d_clip_grad_norm``.
+    """
+
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: Literal["vanilla", "lsgan", "wgan-gp", "conditional"] = "vanilla"
+    n_critic: int = 1
+    gp_weight: float = 10.0
+    adv_weight: float = 1e-4
+    perceptual_weight: float = 0.0
+    perceptual_weights_path: str | None = None
+    perceptual_net: Literal["vgg16", "vgg19"] = "vgg16"
+    perceptual_layer: str = "conv3_3"
+    d_lr: float = 1e-4
+    d_betas: tuple[float, float] = (0.5, 0.999)
+    d_clip_grad_norm: float | None = None
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A whole training run. ``out_dir`` holds checkpoints and logs (default ``runs/<name>``)."""
 
@@ -122,6 +168,7 @@ class TrainConfig:
     tensorboard: bool = True
     out_dir: str | None = None
     threads: int | None = None
+    gan: GanConfig | None = None
     source: str | None = None  # the file this config came from (set by load_config)
 
     def run_dir(self) -> Path:
@@ -145,6 +192,13 @@ _CHECKS: dict[str, Any] = {
     "checkpoint_every": lambda v: v >= 1,
     "checkpoint_minutes": lambda v: v > 0,
     "threads": lambda v: v is None or v >= 1,
+    "gan.n_critic": lambda v: v >= 1,
+    "gan.gp_weight": lambda v: v >= 0,
+    "gan.adv_weight": lambda v: v >= 0,
+    "gan.perceptual_weight": lambda v: v >= 0,
+    "gan.d_lr": lambda v: v > 0,
+    "gan.d_betas": lambda v: all(0.0 <= b < 1.0 for b in v),
+    "gan.d_clip_grad_norm": lambda v: v is None or v > 0,
 }
 
 
@@ -166,6 +220,8 @@ def _convert(value: Any, tp: Any, key: str, src: str) -> Any:
         for a in args:
             if a is type(None):
                 continue
+            if dataclasses.is_dataclass(a) and isinstance(value, dict):
+                return _convert(value, a, key, src)  # a mapping: report the nested key's own error
             try:
                 return _convert(value, a, key, src)
             except ConfigError as exc:
@@ -246,7 +302,37 @@ def config_from_dict(raw: dict, *, source: str = "<config>") -> TrainConfig:
         raise ConfigError(f"{source}: data.mix weights must be >= 0 with a positive sum, got {cfg.data.mix}")
     if not cfg.loss:
         raise ConfigError(f"{source}: loss must list at least one term")
+    if cfg.gan is not None:
+        _check_gan(cfg.gan, source)
     return dataclasses.replace(cfg, source=source)
+
+
+def _check_gan(g: GanConfig, source: str) -> None:
+    """Cross-field checks of the ``gan`` section (imports torch: only when a config has one)."""
+    from ..models.discriminators import discriminator_options
+    from .perceptual import vgg_layer_index
+
+    try:
+        opts = discriminator_options(g.discriminator.name, **g.discriminator.options)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: gan.discriminator: {exc}") from None
+    if g.loss == "conditional" and not opts.get("conditional"):
+        raise ConfigError(
+            f"{source}: gan.loss 'conditional' (survey eq. 28) needs a conditional discriminator, but "
+            f"gan.discriminator {g.discriminator.name!r} is not "
+            "(use 'patchgan_conditional' or option conditional: true)")
+    if g.loss == "wgan-gp" and opts.get("norm") == "batch":
+        raise ConfigError(
+            f"{source}: gan.loss 'wgan-gp' cannot use batch norm in the critic (the gradient penalty is per "
+            f"sample); set gan.discriminator options norm: instance or none, or use 'wgan_gp_critic'")
+    if g.perceptual_weight > 0 and g.perceptual_weights_path is None:
+        raise ConfigError(
+            f"{source}: gan.perceptual_weight is {g.perceptual_weight} but gan.perceptual_weights_path is not set "
+            f"(a safetensors file of {g.perceptual_net} weights; see deblurkit/train/perceptual.py)")
+    try:
+        vgg_layer_index(g.perceptual_net, g.perceptual_layer)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: gan.perceptual_layer: {exc}") from None
 
 
 def load_config(path: str | Path) -> TrainConfig:

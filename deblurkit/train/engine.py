@@ -8,7 +8,8 @@ Parts (each usable and tested on its own):
 - :class:`Checkpointer` — atomic checkpoints: weights as safetensors, optimizer / scheduler / RNG
   state in a ``torch.save`` file that loads with ``weights_only=True`` (no pickled code).
 - :class:`CsvLog` (and TensorBoard) — one row per logged step; rows past a resumed step are dropped.
-- :class:`SupervisedStep` — forward, loss, backward, clip, optimizer and EMA update.
+- :class:`SupervisedStep` — forward, loss, backward, clip, optimizer and EMA update;
+  :class:`deblurkit.train.gan.GANStep` replaces it when the config has a ``gan`` section.
 - :func:`validate` — PSNR / SSIM on a paired dev folder.
 - :func:`train` — composes them. Data order is a pure function of the step, so ``--resume`` after a
   kill continues exactly: the same seed gives the same loss curve as an uninterrupted run.
@@ -154,13 +155,18 @@ class Checkpointer:
     optimizer, scheduler and RNG state; plain tensors and numbers, loaded with
     ``torch.load(weights_only=True)``). The ``latest`` file is replaced last, so a kill at any point
     leaves the previous checkpoint usable. The newest ``keep`` checkpoints are kept.
+
+    ``extra`` (e.g. a GAN's discriminator, its optimizer and scheduler) maps a name to a module,
+    saved as ``<name>.safetensors``, or to any object with ``state_dict`` / ``load_state_dict``,
+    saved in ``state.pt`` under ``extra/<name>``.
     """
 
     def __init__(self, run_dir: Path, keep: int = 2):
         self.root = Path(run_dir) / "checkpoints"
         self.keep = keep
 
-    def save(self, step: int, model: nn.Module, optimizer, scheduler, ema: EMA | None) -> Path:
+    def save(self, step: int, model: nn.Module, optimizer, scheduler, ema: EMA | None,
+             extra: dict[str, Any] | None = None) -> Path:
         from safetensors.torch import save_file
 
         d = self.root / f"step_{step:07d}"
@@ -171,7 +177,13 @@ class Checkpointer:
             with atomic_path(d / "ema.safetensors") as tmp:
                 save_file({k: v.contiguous().cpu() for k, v in ema.state_dict().items()}, str(tmp))
         state = {"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "rng": _rng_state()}
+                 "rng": _rng_state(), "extra": {}}
+        for name, obj in (extra or {}).items():
+            if isinstance(obj, nn.Module):
+                with atomic_path(d / f"{name}.safetensors") as tmp:
+                    save_file({k: v.detach().contiguous().cpu() for k, v in obj.state_dict().items()}, str(tmp))
+            else:
+                state["extra"][name] = obj.state_dict()
         with atomic_path(d / "state.pt") as tmp:
             torch.save(state, tmp)
         with atomic_path(self.root / "latest") as tmp:
@@ -192,7 +204,8 @@ class Checkpointer:
         return d
 
     @staticmethod
-    def load(d: Path, model: nn.Module, optimizer, scheduler, ema: EMA | None, device) -> int:
+    def load(d: Path, model: nn.Module, optimizer, scheduler, ema: EMA | None, device,
+             extra: dict[str, Any] | None = None) -> int:
         from safetensors.torch import load_file
 
         model.load_state_dict(load_file(str(d / "model.safetensors"), device=str(device)))
@@ -201,6 +214,16 @@ class Checkpointer:
                 raise DeblurkitError(f"{d}: the config has ema but the checkpoint has no ema.safetensors")
             ema.load_state_dict(load_file(str(d / "ema.safetensors"), device=str(device)))
         state = torch.load(d / "state.pt", map_location=device, weights_only=True)
+        for name, obj in (extra or {}).items():
+            if isinstance(obj, nn.Module):
+                if not (d / f"{name}.safetensors").is_file():
+                    raise DeblurkitError(f"{d}: the run needs {name}.safetensors (e.g. a GAN's discriminator) "
+                                         "but the checkpoint has none")
+                obj.load_state_dict(load_file(str(d / f"{name}.safetensors"), device=str(device)))
+            elif name not in state.get("extra", {}):
+                raise DeblurkitError(f"{d}: state.pt has no state for {name!r} (a checkpoint of another kind of run?)")
+            else:
+                obj.load_state_dict(state["extra"][name])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         _set_rng_state({**state["rng"], "torch": state["rng"]["torch"].cpu()})
@@ -385,6 +408,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, dataset=None, max_steps: in
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
+    if world > 1 and cfg.gan is not None:
+        raise ConfigError(f"{cfg.source}: gan training runs in one process (WORLD_SIZE is {world}); "
+                          "run it without torchrun")
     device = _pick_device(cfg)
     if world > 1 and not dist.is_initialized():
         if device.type == "cuda":
@@ -416,11 +442,17 @@ def train(cfg: TrainConfig, *, resume: bool = False, dataset=None, max_steps: in
     ema = EMA(model, cfg.ema) if cfg.ema else None
     clipper = GradClipper(model, cfg.optim.clip_grad_norm, cfg.optim.clip_modules)
     loss_fn = build_loss([{"name": t.name, "weight": t.weight, **t.options} for t in cfg.loss])
-    step_fn = SupervisedStep(net, loss_fn, optimizer, scheduler, clipper, ema, cfg.amp, ema_target=model)
+    extra: dict[str, Any] | None = None
+    if cfg.gan is None:
+        step_fn = SupervisedStep(net, loss_fn, optimizer, scheduler, clipper, ema, cfg.amp, ema_target=model)
+    else:
+        from .gan import build_gan_step
+
+        step_fn, extra = build_gan_step(cfg, model, loss_fn, optimizer, scheduler, clipper, ema, device)
 
     start = 0
     if resume:
-        start = Checkpointer.load(latest, model, optimizer, scheduler, ema, device)
+        start = Checkpointer.load(latest, model, optimizer, scheduler, ema, device, extra)
     if dataset is None:
         from ..data.realistic import build_training_set
 
@@ -431,6 +463,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, dataset=None, max_steps: in
         sampler=StepSampler(start, stop, cfg.data.batch_size, rank, world),
         num_workers=cfg.data.num_workers, collate_fn=_collate,
         persistent_workers=False, prefetch_factor=4 if cfg.data.num_workers else None,
+        # its own generator: creating the iterator draws a seed, which must not move the global RNG
+        # (a resumed run creates it at another step; dropout and a GAN's penalty draw from that RNG)
+        generator=torch.Generator().manual_seed(cfg.seed + start),
     )
 
     is_main = rank == 0
@@ -488,9 +523,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, dataset=None, max_steps: in
                     for k, v in row.items():
                         if k != "step":
                             tb.add_scalar(k, float(v), done)
+                    for k, v in getattr(step_fn, "last", {}).items():  # a GAN step's loss terms
+                        tb.add_scalar(f"gan/{k}", v, done)
             if (done % cfg.checkpoint_every == 0 or done == stop
                     or time.monotonic() - last_save > 60 * cfg.checkpoint_minutes):
-                ckpt.save(done, model, optimizer, scheduler, ema)
+                ckpt.save(done, model, optimizer, scheduler, ema, extra)
                 last_save = time.monotonic()
     finally:
         bar.close()

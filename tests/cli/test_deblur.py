@@ -29,7 +29,9 @@ class Invert(nn.Module):
 
 
 @pytest.fixture(autouse=True)
-def invert_model(monkeypatch):
+def invert_model(monkeypatch, tmp_path_factory):
+    # the default backend ("auto") exports to ONNX on the CPU: keep its cache out of ~/.cache
+    monkeypatch.setenv("DEBLURKIT_CACHE", str(tmp_path_factory.getbasetemp() / "onnx-cache"))
     loads = []
 
     def fake_load(name, device="cpu"):

@@ -14,7 +14,8 @@ from deblurkit.models.nafnet import NAFNet
 
 
 @pytest.fixture
-def tiny(monkeypatch):
+def tiny(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEBLURKIT_CACHE", str(tmp_path / "cache"))
     torch.manual_seed(0)
     net = NAFNet(width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1))
     with torch.no_grad():

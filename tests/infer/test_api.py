@@ -6,6 +6,8 @@ computed independently with numpy; no shipped weights are needed.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +16,7 @@ from torch import nn
 import deblurkit.infer.api as api
 from deblurkit.errors import ConfigError, ImageError, WeightsError
 from deblurkit.infer import deblur, get_runner
-from deblurkit.infer.backends import TorchRunner
+from deblurkit.infer.backends import AutoRunner, OnnxRunner, TorchRunner
 
 
 class Affine(nn.Module):
@@ -32,6 +34,18 @@ class Affine(nn.Module):
 
 def _np_affine(x01: np.ndarray, a=(0.5, 0.5, 0.5), b=(0.25, 0.25, 0.25)) -> np.ndarray:
     return x01 * np.asarray(a, np.float64) + np.asarray(b, np.float64)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _onnx_cache(tmp_path_factory):
+    """The default backend ("auto") exports to ONNX on the CPU: keep its cache out of ~/.cache."""
+    old = os.environ.get("DEBLURKIT_CACHE")
+    os.environ["DEBLURKIT_CACHE"] = str(tmp_path_factory.mktemp("onnx-cache"))
+    yield
+    if old is None:
+        del os.environ["DEBLURKIT_CACHE"]
+    else:
+        os.environ["DEBLURKIT_CACHE"] = old
 
 
 @pytest.fixture(autouse=True)
@@ -153,8 +167,11 @@ def test_named_models_are_loaded_once(monkeypatch):
         out = deblur(img, "toy")
     assert loads == [("toy", "cpu")]
     assert np.allclose(out, 0.5)
-    runner = get_runner("toy")
-    assert isinstance(runner, TorchRunner) and runner is get_runner("toy")
+    runner = get_runner("toy", backend="torch")
+    assert isinstance(runner, TorchRunner) and runner is get_runner("toy", backend="torch")
+    auto = get_runner("toy")  # default backend on the CPU: onnxruntime, torch for small images
+    assert isinstance(auto, AutoRunner) and auto is get_runner("toy")
+    assert isinstance(auto.onnx_runner, OnnxRunner)
 
 
 @pytest.mark.parametrize("bad,match", [

@@ -100,6 +100,19 @@ def test_cache_exports_once_and_tracks_weights(tmp_path, monkeypatch):
     assert second != first and second.exists() and second.parent == first.parent
 
 
+def test_unwritable_cache_exports_in_memory(tmp_path, monkeypatch, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("DEBLURKIT_CACHE", str(blocker / "cache"))
+    net = tiny_nafnet()
+    with caplog.at_level("WARNING", logger="deblurkit.infer"):
+        got = cached_onnx(net, "tiny")
+    assert isinstance(got, bytes) and "cannot be written" in caplog.text
+    x = torch.rand(1, 3, 32, 40)
+    with torch.no_grad():
+        assert (OnnxRunner(got)(x) - net(x)).abs().max() <= 1e-4
+
+
 def test_deblur_onnxruntime_equals_torch(rng):
     net = tiny_nafnet(1)
     img = rng.random((37, 53, 3)).astype(np.float32)
@@ -159,3 +172,14 @@ def test_devices():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_auto_backend_routes_by_size(rng):
+    net = tiny_nafnet(4)
+    big = rng.random((70, 80, 3)).astype(np.float32)
+    small = rng.random((20, 90, 3)).astype(np.float32)  # a side under 64 px: torch
+    assert np.array_equal(deblur(big, net), deblur(big, net, backend="onnxruntime"))
+    assert np.array_equal(deblur(small, net), deblur(small, net, backend="torch"))
+    assert np.abs(deblur(big, net) - deblur(big, net, backend="torch")).max() <= 1e-4
+    tiny_side = rng.random((2, 9, 3)).astype(np.float32)  # onnxruntime alone refuses this size
+    assert deblur(tiny_side, net).shape == (2, 9, 3)
