@@ -22,6 +22,7 @@ one on the whole batch. Failures raise; there are no empty hooks to override.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import random
@@ -159,11 +160,16 @@ class Checkpointer:
     ``extra`` (e.g. a GAN's discriminator, its optimizer and scheduler) maps a name to a module,
     saved as ``<name>.safetensors``, or to any object with ``state_dict`` / ``load_state_dict``,
     saved in ``state.pt`` under ``extra/<name>``.
+
+    ``metadata`` (str -> str) is written into the model and EMA safetensors headers; the engine
+    records ``arch`` (registry name) and ``options`` (JSON), so a checkpoint file runs directly with
+    ``deblurkit deblur --model .../ema.safetensors``.
     """
 
-    def __init__(self, run_dir: Path, keep: int = 2):
+    def __init__(self, run_dir: Path, keep: int = 2, metadata: dict[str, str] | None = None):
         self.root = Path(run_dir) / "checkpoints"
         self.keep = keep
+        self.metadata = dict(metadata or {})
 
     def save(self, step: int, model: nn.Module, optimizer, scheduler, ema: EMA | None,
              extra: dict[str, Any] | None = None) -> Path:
@@ -172,10 +178,12 @@ class Checkpointer:
         d = self.root / f"step_{step:07d}"
         d.mkdir(parents=True, exist_ok=True)
         with atomic_path(d / "model.safetensors") as tmp:
-            save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
+            save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp),
+                      metadata=self.metadata or None)
         if ema is not None:
             with atomic_path(d / "ema.safetensors") as tmp:
-                save_file({k: v.contiguous().cpu() for k, v in ema.state_dict().items()}, str(tmp))
+                save_file({k: v.contiguous().cpu() for k, v in ema.state_dict().items()}, str(tmp),
+                          metadata=self.metadata or None)
         state = {"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "rng": _rng_state(), "extra": {}}
         for name, obj in (extra or {}).items():
@@ -421,7 +429,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, dataset=None, max_steps: in
         torch.set_num_threads(cfg.threads)
 
     run_dir = cfg.run_dir()
-    ckpt = Checkpointer(run_dir)
+    ckpt = Checkpointer(run_dir, metadata={"arch": cfg.model.name, "options": json.dumps(cfg.model.options)})
     latest = ckpt.latest()
     if latest is not None and not resume:
         raise DeblurkitError(f"{run_dir}: already holds checkpoints; pass --resume to continue or choose another out_dir")

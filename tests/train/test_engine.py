@@ -228,3 +228,15 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     ws = load_file(str(E.Checkpointer(tmp_path / "one").latest() / "model.safetensors"))
     assert max(float((wd[k] - ws[k]).abs().max()) for k in ws) < 1e-5
     assert single.step == 3
+
+
+def test_checkpoint_weights_run_through_deblur(tmp_path):
+    """Checkpoint files record arch and options, so the inference API loads them without --arch."""
+    cfg = _cfg(tmp_path, steps=2, checkpoint_every=2)
+    E.train(cfg, dataset=PairSet(), progress=False)
+    from deblurkit.infer.api import load_model
+
+    f = E.Checkpointer(cfg.run_dir()).latest() / "model.safetensors"
+    model = load_model(f)
+    x = torch.rand(1, 3, 20, 24)
+    assert model(x).shape == x.shape
