@@ -74,3 +74,55 @@ register(ModelSpec(
     paper=_NAFNET_PAPER,
     sizes={"tiny": _NAFNET_TINY},
 ))
+
+from . import kupyn2018 as _kupyn2018  # noqa: E402
+from . import ramakrishnan2017 as _ramakrishnan2017  # noqa: E402
+from . import zhang2018 as _zhang2018  # noqa: E402
+
+# --- zhang2018 (Zhang et al., spatially variant RNNs, CVPR 2018; survey eq. 22) ----------------
+_ZHANG_PAPER = {"feat_channels": 16, "rnn_channels": 32, "rnn_layers": 4, "feat_kernels": [11, 7],
+                "dec_kernels": [9, 5], "guide_width": 64, "guide_convs": [2, 2, 3, 3], "gate_kernel": 3}
+_ZHANG_CPU = {"feat_channels": 8, "rnn_channels": 16, "rnn_layers": 4, "feat_kernels": [5, 3],
+              "dec_kernels": [3, 3], "guide_width": 8, "guide_convs": [1, 1, 2, 2], "gate_kernel": 1}
+_ZHANG_TINY = {"feat_channels": 4, "rnn_channels": 4, "rnn_layers": 2, "feat_kernels": [3, 3],
+               "dec_kernels": [3, 3], "guide_width": 4, "guide_convs": [1, 1, 1, 1], "gate_kernel": 1}
+register(ModelSpec(
+    name="zhang2018",
+    constructor=_zhang2018.ZhangSVRNN,
+    defaults={"in_channels": 3, **_ZHANG_CPU, "global_residual": False, "pad_mode": "reflect"},
+    description="Spatially variant RNN deblurring: feature CNN, weight-generation encoder-decoder, "
+                "eq. 22 recurrences in four directions with conv fusion; CPU size by default",
+    paper="J. Zhang, J. Pan, J. Ren, Y. Song, L. Bao, R. W. H. Lau, M.-H. Yang, Dynamic Scene "
+          "Deblurring Using Spatially Variant Recurrent Neural Networks, CVPR 2018",
+    sizes={"paper": _ZHANG_PAPER, "cpu": _ZHANG_CPU, "tiny": _ZHANG_TINY},
+))
+
+# --- ramakrishnan2017 (Ramakrishnan et al., Deep Generative Filter, ICCVW 2017) ---------------
+_RAMA_PAPER = {"growth_rate": 64, "num_layers": 10, "pixel_unshuffle": 1}
+_RAMA_CPU = {"growth_rate": 8, "num_layers": 6, "pixel_unshuffle": 2}
+_RAMA_TINY = {"growth_rate": 4, "num_layers": 3, "pixel_unshuffle": 1}
+register(ModelSpec(
+    name="ramakrishnan2017",
+    constructor=_ramakrishnan2017.DeepGenerativeFilter,
+    defaults={"in_channels": 3, **_RAMA_CPU, "dilations": [1, 2], "dropout": 0.5, "global_skip": True},
+    description="DenseNet generator with alternating dilated convolutions (1, 2) and a global skip "
+                "connection; CPU size (space-to-depth stem) by default",
+    paper="S. Ramakrishnan, S. Pachori, A. Gangopadhyay, S. Raman, Deep Generative Filter for "
+          "Motion Deblurring, ICCV Workshops 2017",
+    sizes={"paper": _RAMA_PAPER, "cpu": _RAMA_CPU, "tiny": _RAMA_TINY},
+))
+
+# --- kupyn2018 (Kupyn et al., DeblurGAN, CVPR 2018) --------------------------------------------
+_KUPYN_PAPER = {"width": 64, "n_blocks": 9}
+_KUPYN_CPU = {"width": 12, "n_blocks": 9}
+_KUPYN_TINY = {"width": 4, "n_blocks": 2}
+register(ModelSpec(
+    name="kupyn2018",
+    constructor=_kupyn2018.DeblurGANGenerator,
+    defaults={"in_channels": 3, **_KUPYN_CPU, "dropout": 0.5, "clamp_output": True, "pad_mode": "reflect"},
+    description="DeblurGAN ResNet generator (7x7 conv, 2 strided convs, ResBlocks with InstanceNorm "
+                "and dropout, 2 transposed convs, tanh residual); CPU size by default",
+    paper="O. Kupyn, V. Budzan, M. Mykhailych, D. Mishkin, J. Matas, DeblurGAN: Blind Motion "
+          "Deblurring Using Conditional Adversarial Networks, CVPR 2018",
+    sizes={"paper": _KUPYN_PAPER, "cpu": _KUPYN_CPU, "tiny": _KUPYN_TINY},
+))

@@ -45,7 +45,21 @@ from torch import nn
 from ..errors import ConfigError, ImageError
 
 __all__ = ["ResBlock", "DeepDeblur", "gaussian_pyramid", "gaussian_kernel_1d", "pad_to_multiple",
-           "crop_outputs", "check_int", "check_image_batch"]
+           "crop_outputs", "check_int", "check_image_batch",
+           "PAPER", "PAPER_SIZE", "CPU_SIZE", "TINY_SIZE", "DEFAULTS"]
+
+PAPER = ("S. Nah, T. H. Kim, K. M. Lee, Deep Multi-scale Convolutional Neural Network for Dynamic "
+         "Scene Deblurring, CVPR 2017")
+# Named sizes (option overrides) for the registry. The paper's: 3 scales, 64 channels, 19 ResBlocks,
+# 5x5 kernels (paper §3; DeepDeblur-PyTorch src/option.py defaults). The CPU size keeps the paper's
+# 3 scales and 5x5 kernels with 16 channels and 4 ResBlocks per scale (0.16 M parameters, 66 GMAC at
+# 1280x720). The tiny size is for tests and smoke runs.
+PAPER_SIZE = {"n_scales": 3, "channels": 64, "n_resblocks": 19, "kernel_size": 5}
+CPU_SIZE = {"n_scales": 3, "channels": 16, "n_resblocks": 4, "kernel_size": 5}
+TINY_SIZE = {"n_scales": 3, "channels": 4, "n_resblocks": 1, "kernel_size": 3}
+# Every option the registry accepts, with the CPU size as the default.
+DEFAULTS = {"in_channels": 3, **CPU_SIZE, "upconv_kernel": 5, "pyramid_sigma": 2.0 / 3.0,
+            "global_residual": False, "pad_mode": "reflect"}
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -89,7 +103,8 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> to
 
 def crop_outputs(outs: list[torch.Tensor], h: int, w: int) -> list[torch.Tensor]:
     """Crop a finest-first list: output ``k`` to ``(ceil(h / 2**k), ceil(w / 2**k))``."""
-    return [o[:, :, :math.ceil(h / 2 ** k), :math.ceil(w / 2 ** k)] for k, o in enumerate(outs)]
+    # integer ceil division (not math.ceil) so that a traced ONNX export keeps H and W dynamic
+    return [o[:, :, :(h + 2 ** k - 1) // 2 ** k, :(w + 2 ** k - 1) // 2 ** k] for k, o in enumerate(outs)]
 
 
 def gaussian_kernel_1d(sigma: float, truncate: float = 4.0, *, dtype=torch.float32,
@@ -115,11 +130,12 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of ``(B, C, H, W)`` with scipy ``mode="reflect"`` boundaries."""
     k = gaussian_kernel_1d(sigma, dtype=x.dtype, device=x.device)
     r = (k.numel() - 1) // 2
-    c = x.shape[1]
-    x = x.index_select(-1, _symmetric_index(x.shape[-1], r, x.device))
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    x = x.index_select(-2, _symmetric_index(x.shape[-2], r, x.device))
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    shape = x.shape
+    y = x.reshape(-1, 1, shape[-2], shape[-1])  # every channel alone: a fixed (1, 1, ., .) kernel
+    y = y.index_select(-1, _symmetric_index(shape[-1], r, x.device))
+    y = F.conv2d(y, k.view(1, 1, 1, -1))
+    y = y.index_select(-2, _symmetric_index(shape[-2], r, x.device))
+    return F.conv2d(y, k.view(1, 1, -1, 1)).reshape(shape)
 
 
 def gaussian_pyramid(x: torch.Tensor, levels: int, sigma: float = 2.0 / 3.0) -> list[torch.Tensor]:

@@ -46,7 +46,21 @@ from ..errors import ConfigError, ImageError
 from .nah2017 import check_image_batch, check_int, crop_outputs, pad_to_multiple
 from .tao2018 import resize
 
-__all__ = ["NorooziNet", "noroozi_loss", "NorooziLoss"]
+__all__ = ["NorooziNet", "noroozi_loss", "NorooziLoss", "PAPER", "PAPER_SIZE", "CPU_SIZE",
+           "TINY_SIZE", "DEFAULTS"]
+
+PAPER = ("M. Noroozi, P. Chandramouli, P. Favaro, Motion Deblurring in the Wild, GCPR 2017 "
+         "(arXiv 1701.01486)")
+# Named sizes (option overrides) for the registry. "paper": deblurkit's reconstruction at a
+# paper-like scale (widths 64..512, batch norm; the paper's own layer table was not available, see
+# the module docstring). The CPU size: widths 16..128, no batch norm (small training batches on a
+# CPU; 0.62 M parameters, 38 GMAC at 1280x720). The tiny size is for tests and smoke runs.
+PAPER_SIZE = {"channels": [64, 128, 256, 512], "convs_per_level": 1, "kernel_size": 3,
+              "norm": "batch"}
+CPU_SIZE = {"channels": [16, 32, 64, 128], "convs_per_level": 1, "kernel_size": 3, "norm": "none"}
+TINY_SIZE = {"channels": [4, 8, 8, 8], "convs_per_level": 0, "kernel_size": 3, "norm": "none"}
+# Every option the registry accepts, with the CPU size as the default.
+DEFAULTS = {"in_channels": 3, **CPU_SIZE, "pad_mode": "reflect"}
 
 
 def _conv_unit(cin: int, cout: int, kernel_size: int, norm: str, stride: int = 1) -> nn.Sequential:

@@ -190,7 +190,7 @@ class SpatiallyVariantRNNLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
         ps = gates.split(self.channels, dim=1)
-        hs = [spatially_variant_rnn(x, p.contiguous(), d) for p, d in zip(ps, DIRECTIONS)]
+        hs = [spatially_variant_rnn(x, p, d) for p, d in zip(ps, DIRECTIONS)]
         return self.act(self.fuse(torch.cat(hs, dim=1)))
 
 
@@ -229,7 +229,9 @@ class ZhangSVRNN(nn.Module):
             _check_int(name, v, 1)
         fk = _check_kernels("feat_kernels", feat_kernels, 2)
         dk = _check_kernels("dec_kernels", dec_kernels, 2)
-        gk = _check_kernels("gate_kernel", [gate_kernel], 1)[0]
+        if isinstance(gate_kernel, bool) or not isinstance(gate_kernel, int) or gate_kernel < 1 or gate_kernel % 2 == 0:
+            raise ConfigError(f"zhang2018 option gate_kernel: expected an odd integer >= 1, got {gate_kernel!r}")
+        gk = gate_kernel
         if (isinstance(guide_convs, (str, int)) or not isinstance(guide_convs, Sequence)
                 or len(guide_convs) != 4
                 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in guide_convs)):

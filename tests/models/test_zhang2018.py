@@ -220,7 +220,7 @@ def test_paper_size_matches_the_released_network():
     (dict(feat_kernels=[4, 3]), "feat_kernels: kernel sizes must be odd"),
     (dict(dec_kernels=[3]), "dec_kernels: expected a list of 2"),
     (dict(guide_convs=[1, 1, 1]), "guide_convs: expected 4 integers"),
-    (dict(gate_kernel=2), "gate_kernel"),
+    (dict(gate_kernel=2), "gate_kernel: expected an odd integer >= 1, got 2"),
     (dict(global_residual="yes"), "global_residual"),
     (dict(pad_mode="zeros"), "pad_mode.*'zeros'"),
 ])
