@@ -197,8 +197,12 @@ def local_normalise(images: torch.Tensor, radius: int = PATCH_SIZE // 2,
     ``images``: ``(B, 1, H, W)`` float, ``H, W > radius``; returns the same shape and dtype."""
     k = 2 * radius + 1
     padded = F.pad(images, (radius,) * 4, mode="reflect")
-    mean = F.avg_pool2d(padded, k, stride=1)
-    sq = F.avg_pool2d(padded * padded, k, stride=1)
+
+    def box(x: torch.Tensor) -> torch.Tensor:  # separable k x k mean
+        return F.avg_pool2d(F.avg_pool2d(x, (k, 1), stride=1), (1, k), stride=1)
+
+    mean = box(padded)
+    sq = box(padded * padded)
     sd = (sq - mean * mean).clamp_min(0.0).sqrt()
     return (images - mean) / (sd + eps)
 

@@ -244,7 +244,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike | None = None, *,
     """
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-    cpu_model = copy.deepcopy(model).to("cpu").float().eval()
+    cpu_model = finest_output(copy.deepcopy(model).to("cpu").float().eval())
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # legacy-exporter deprecation and tracer notices
@@ -317,6 +317,25 @@ class AutoRunner:
         return (self.torch_runner if small else self.onnx_runner)(x)
 
 
+class FinestOutput(nn.Module):
+    """Thin wrapper for multi-scale models (``nah2017``, ``tao2018``, ``noroozi2017``), which return a
+    list of outputs finest first: ``forward`` returns the full-resolution one. A model that returns
+    a tensor is passed through unchanged."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        return out if isinstance(out, torch.Tensor) else out[0]
+
+
+def finest_output(model: nn.Module) -> nn.Module:
+    """``model`` wrapped in :class:`FinestOutput` unless it already is."""
+    return model if isinstance(model, FinestOutput) else FinestOutput(model)
+
+
 def make_runner(model: nn.Module, device: str | torch.device = "cpu", backend: str = "auto",
                 *, name: str | None = None) -> Runner:
     """Runner for ``model`` on ``device`` with ``backend`` (``"auto"``, ``"torch"`` or
@@ -328,9 +347,11 @@ def make_runner(model: nn.Module, device: str | torch.device = "cpu", backend: s
     """
     check_backend(backend)
     dev = resolve_device(device)
+    name = name or type(model).__name__.lower()
+    model = finest_output(model)
     if backend == "torch" or (backend == "auto" and dev.type != "cpu"):
         return TorchRunner(model, dev)
-    path = cached_onnx(model, name or type(model).__name__.lower())
+    path = cached_onnx(model, name)
     if backend == "onnxruntime":
         return OnnxRunner(path, dev)
     return AutoRunner(TorchRunner(model, dev), OnnxRunner(path, dev))

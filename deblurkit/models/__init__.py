@@ -126,3 +126,30 @@ register(ModelSpec(
           "Deblurring Using Conditional Adversarial Networks, CVPR 2018",
     sizes={"paper": _KUPYN_PAPER, "cpu": _KUPYN_CPU, "tiny": _KUPYN_TINY},
 ))
+
+from . import nah2017 as _nah2017  # noqa: E402
+from . import noroozi2017 as _noroozi2017  # noqa: E402
+from . import tao2018 as _tao2018  # noqa: E402
+
+register(ModelSpec(
+    name="nah2017", constructor=_nah2017.DeepDeblur, defaults=_nah2017.DEFAULTS,
+    description="DeepDeblur: 3-scale Gaussian pyramid, 19 ResBlocks per scale, up-convolution "
+                "between scales; outputs finest first; CPU size by default",
+    paper=_nah2017.PAPER,
+    sizes={"paper": _nah2017.PAPER_SIZE, "cpu": _nah2017.CPU_SIZE, "tiny": _nah2017.TINY_SIZE},
+))
+register(ModelSpec(
+    name="tao2018", constructor=_tao2018.SRNDeblurNet, defaults=_tao2018.DEFAULTS,
+    description="SRN-DeblurNet: encoder / ConvLSTM / decoder with weights shared across 3 scales; "
+                "outputs finest first; CPU size by default",
+    paper=_tao2018.PAPER,
+    sizes={"paper": _tao2018.PAPER_SIZE, "cpu": _tao2018.CPU_SIZE, "tiny": _tao2018.TINY_SIZE},
+))
+register(ModelSpec(
+    name="noroozi2017", constructor=_noroozi2017.NorooziNet, defaults=_noroozi2017.DEFAULTS,
+    description="Three pyramid stages with residuals added at 1/4, 1/2 and 1 (eq. 21); outputs "
+                "finest first; CPU size by default",
+    paper=_noroozi2017.PAPER,
+    sizes={"paper": _noroozi2017.PAPER_SIZE, "cpu": _noroozi2017.CPU_SIZE,
+           "tiny": _noroozi2017.TINY_SIZE},
+))

@@ -31,7 +31,8 @@ deblurkit's conventions (not in the paper):
 * The model returns a list of ``n_scales`` tensors, FINEST FIRST (``out[0]`` is the prediction).
 
 Paper size: 3 scales, 64 channels, 19 ResBlocks per scale, 5x5 kernels: 11,719,953 parameters
-(11.7 M, the figure the comparison tables list for DeepDeblur; see tests/models/test_nah2017.py).
+(the 11.7 M usually quoted for DeepDeblur; the layer count is derived from the authors' released
+code in tests/models/test_nah2017.py).
 """
 
 from __future__ import annotations

@@ -4,16 +4,17 @@ Reference: M. Noroozi, P. Chandramouli, P. Favaro, "Motion Deblurring in the Wil
 (LNCS 10496; arXiv 1701.01486). Survey: Sahu, Lenka, Sa, "Blind Deblurring using Deep Learning: A
 Survey", arXiv 1907.10128, §II-B and eq. 21 (this network's loss, :func:`noroozi_loss`).
 
-What the paper and the survey state, and this file implements: a convolutional network that
-directly generates the sharp image, "built in three stages" that "exploit the benefits of pyramid
-schemes" (paper abstract); an encoder of strided convolutions and a decoder of deconvolutions
-(transposed convolutions) with skip connections; at 1/4, 1/2 and full resolution the decoder outputs
-a RESIDUAL image that is added to the blurred image at that resolution; the loss (survey eq. 21) is
-the sum over the three scales of the squared error between each stage's output and the sharp image
-downsampled to that scale.
+What this file implements from the sources: a convolutional network that directly generates the
+sharp image, "built in three stages" that "exploit the benefits of pyramid schemes" (the paper's
+abstract); an encoder of strided convolutions and a decoder of deconvolutions (transposed
+convolutions) with skip connections, whose three stages output RESIDUAL images added at 1/4, 1/2
+and full resolution (the survey's description); the loss, survey eq. 21: the sum over the three
+scales of the squared error between each stage's output and the sharp image downsampled to that
+scale.
 
-What is deblurkit's reconstruction (the paper's exact layer table could not be consulted here; the
-widths, kernel sizes and the batch-norm choice below are ours and are options):
+What is deblurkit's reconstruction (the paper's layer table could not be consulted while writing
+this; the widths, kernel sizes, the base the residual is added to and the batch-norm choice below
+are ours, most of them options):
 
 * Encoder: level 0 = ``conv_unit(C -> c0)`` + ``convs_per_level`` ``conv_unit(c0 -> c0)``; level
   ``i`` (``1 <= i <= depth``) = stride-2 ``conv_unit(c_{i-1} -> c_i)`` + ``convs_per_level`` units.

@@ -45,7 +45,8 @@ prediction).
 Parameters at the paper size (channels 32/64/128, 3 ResBlocks per block, 5x5 kernels, ConvLSTM
 3x3 at 128 channels, RGB): 8,061,411 with the ConvLSTM; 6,881,251 with ``recurrent="none"``, the
 authors' released RGB model (their code applies the LSTM only to its grey-level variant) and the
-6.8 M that comparison tables list for SRN (see tests/models/test_tao2018.py).
+6.8 M usually quoted for SRN-DeblurNet (layer counts derived from the released code in
+tests/models/test_tao2018.py).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ PAPER = ("X. Tao, H. Gao, X. Shen, J. Wang, J. Jia, Scale-recurrent Network for 
 # Named sizes (option overrides) for the registry. The paper's: 3 scales, channels 32/64/128,
 # 3 ResBlocks per block, 5x5 kernels, ConvLSTM (3x3 in the authors' code). The CPU size keeps the
 # structure, kernels and ConvLSTM with channels 8/16/32 and 2 ResBlocks per block (0.37 M
-# parameters, 59 GMAC at 1280x720). The tiny size is for tests and smoke runs.
+# parameters, 57 GMAC at 1280x720). The tiny size is for tests and smoke runs.
 PAPER_SIZE = {"n_scales": 3, "channels": [32, 64, 128], "n_resblocks": 3, "kernel_size": 5,
               "recurrent": "convlstm", "rnn_kernel": 3}
 CPU_SIZE = {"n_scales": 3, "channels": [8, 16, 32], "n_resblocks": 2, "kernel_size": 5,

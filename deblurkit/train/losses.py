@@ -292,12 +292,21 @@ LOSSES: dict[str, Callable[..., nn.Module]] = {
     "fft_l1": FFTL1Loss,
     "multiscale_euclidean": MultiScaleEuclideanLoss,  # survey eq. 20 (Tao et al.)
     "multiscale_content": MultiScaleContentLoss,      # survey eq. 23 (Nah et al.)
+    "noroozi": lambda **options: _noroozi_loss(**options),  # survey eq. 21 (Noroozi et al.)
 }
 
 _OPTIONS: dict[str, tuple[str, ...]] = {
     "l1": (), "charbonnier": ("eps",), "psnr": ("data_range", "eps"), "fft_l1": ("norm",),
-    "multiscale_euclidean": ("weights",), "multiscale_content": (),
+    "multiscale_euclidean": ("weights",), "multiscale_content": (), "noroozi": ("normalize",),
 }
+
+
+def _noroozi_loss(**options) -> nn.Module:
+    """Eq. 21's loss lives beside its model (imported here on use, so importing the losses does not
+    import every model)."""
+    from ..models.noroozi2017 import NorooziLoss
+
+    return NorooziLoss(**options)
 
 
 def build_loss(spec: Sequence[Mapping[str, Any]]) -> CombinedLoss:

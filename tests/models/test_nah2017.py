@@ -123,7 +123,8 @@ def test_zero_weights_give_the_centre_or_the_input_pyramid():
 # --------------------------------------------------------------------------- parameter counts
 
 def test_paper_size_has_the_published_parameter_count():
-    """DeepDeblur: 11.7 M parameters, the figure comparison tables list for Nah et al. 2017.
+    """DeepDeblur: the 11.7 M parameters usually quoted for Nah et al. 2017 (no published table
+    stating it could be retrieved while writing this, so the exact figure asserted is the layer count).
 
     Layer-level count of the paper's configuration (paper §3; the authors' DeepDeblur-PyTorch
     src/option.py defaults n_scales 3, n_feats 64, n_resblocks 19, kernel_size 5,
@@ -137,8 +138,7 @@ def test_paper_size_has_the_published_parameter_count():
     by_hand = 3 * per_scale + heads + upconvs
     assert by_hand == 11_719_953
     assert _count(**nah.PAPER_SIZE) == by_hand
-    assert _count(**nah.PAPER_SIZE) == pytest.approx(11.7e6, rel=0.10)
-    assert _count(**nah.PAPER_SIZE) == pytest.approx(11.7e6, rel=0.01)
+    assert _count(**nah.PAPER_SIZE) == pytest.approx(11.7e6, rel=0.01)  # target: within 10 %
 
 
 def test_cpu_size_is_small():
