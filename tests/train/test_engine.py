@@ -75,8 +75,16 @@ def test_shipped_configs_load():
     root = Path(__file__).resolve().parents[2] / "configs"
     files = sorted(root.glob("*.yaml"))
     assert files, "configs/ holds no YAML"
-    for f in files:
-        load_config(f)
+    from deblurkit.models import create
+    from deblurkit.models.discriminators import create_discriminator
+    from deblurkit.train.losses import build_loss
+
+    for f in files:  # every config loads, and its model, loss and discriminator can be built
+        cfg = load_config(f)
+        create(cfg.model.name, **cfg.model.options)
+        build_loss([{"name": t.name, "weight": t.weight, **t.options} for t in cfg.loss])
+        if cfg.gan is not None:
+            create_discriminator(cfg.gan.discriminator.name, **cfg.gan.discriminator.options)
 
 
 def test_lr_schedule_shapes():
