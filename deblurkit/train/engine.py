@@ -70,7 +70,12 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg, total_steps: int):
 
 
 class EMA:
-    """Exponential moving average of a model's parameters and buffers: ``e <- d e + (1 - d) p``."""
+    """Exponential moving average of a model's parameters and buffers: ``e <- d e + (1 - d) p``.
+
+    With ``step`` given to :meth:`update` (the number of optimizer steps done), the decay warms up as
+    ``d_t = min(d, (1 + t) / (10 + t))`` so that early averages are not dominated by the random
+    initialisation; the warm-up is a function of the step only, so resume stays exact.
+    """
 
     def __init__(self, model: nn.Module, decay: float):
         if not 0.0 < decay < 1.0:
@@ -78,12 +83,17 @@ class EMA:
         self.decay = decay
         self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
+    def decay_at(self, step: int | None) -> float:
+        """The decay used at optimizer step ``step`` (``None``: no warm-up)."""
+        return self.decay if step is None else min(self.decay, (1.0 + step) / (10.0 + step))
+
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, step: int | None = None) -> None:
+        d = self.decay_at(step)
         for k, v in model.state_dict().items():
             s = self.shadow[k]
             if v.dtype.is_floating_point:
-                s.mul_(self.decay).add_(v.detach(), alpha=1.0 - self.decay)
+                s.mul_(d).add_(v.detach(), alpha=1.0 - d)
             else:
                 s.copy_(v)
 
@@ -307,7 +317,7 @@ class SupervisedStep:
         self.optimizer.step()
         self.scheduler.step()
         if self.ema is not None:
-            self.ema.update(self.ema_target or self.model)
+            self.ema.update(self.ema_target or self.model, self.scheduler.last_epoch)
         return float(loss.detach())
 
 

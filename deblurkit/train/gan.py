@@ -159,7 +159,7 @@ class GANStep:
         self.optimizer.step()
         self.scheduler.step()
         if self.ema is not None:
-            self.ema.update(self.ema_target or self.model)
+            self.ema.update(self.ema_target or self.model, self.scheduler.last_epoch)
         self.last = {"g_total": float(total.detach()), "g_content": float(content.detach()),
                      "g_adv": float(adv.detach()), "g_perceptual": float(perc.detach()),
                      "d_loss": float(d_loss.detach()), "d_gp": float(gp.detach())}

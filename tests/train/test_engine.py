@@ -106,6 +106,10 @@ def test_ema_matches_hand_computation():
         m.weight.fill_(3.0)
     ema.update(m)
     assert torch.allclose(ema.shadow["weight"], torch.full((1, 2), 0.9 * 1 + 0.1 * 3))
+    # warm-up: at step 1 the decay is min(0.9, 2 / 11)
+    ema.update(m, step=1)
+    assert torch.allclose(ema.shadow["weight"], torch.full((1, 2), (2 / 11) * 1.2 + (9 / 11) * 3))
+    assert ema.decay_at(10**6) == 0.9
     with pytest.raises(ConfigError):
         E.EMA(m, 1.5)
 
