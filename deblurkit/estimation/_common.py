@@ -45,15 +45,17 @@ def check_image(image: object, name: str = "image", *, min_side: int = 1) -> np.
         raise ImageError(f"{name}: has {bad} non-finite values (NaN or inf)")
     lo, hi = float(image.min()), float(image.max())
     if lo < 0.0 or hi > 1.0:
-        raise ImageError(f"{name}: values must lie in [0, 1], got min {lo:.6g} max {hi:.6g}")
+        raise ImageError(f"{name}: values must lie in [0, 1], got min {lo:.9g} max {hi:.9g}")
     out = image if image.ndim == 3 else image[:, :, None]
     return out.astype(np.float32, copy=False)
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
-    """Luma of a ``(H, W, C)`` float image (C = 1: the channel itself; C = 3: Rec. 709 weights).
+    """Luma of a ``(H, W, C)`` float image (C = 1: the channel itself; C = 3: Rec. 709 weights,
+    or exactly the first channel when the three are equal, i.e. a grey image in RGB form).
     Returns float32 ``(H, W)`` in the input's range."""
-    if image.shape[2] == 1:
+    if image.shape[2] == 1 or (np.array_equal(image[..., 0], image[..., 1])
+                               and np.array_equal(image[..., 0], image[..., 2])):
         return np.ascontiguousarray(image[:, :, 0], dtype=np.float32)
     return np.ascontiguousarray(image.astype(np.float32) @ LUMA)
 

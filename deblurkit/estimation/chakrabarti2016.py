@@ -48,6 +48,10 @@ Three steps:
    paper's practice instead (its ``estK.m``: L1-shrinkage with ``k >= 0`` but no sum constraint,
    then normalisation to sum 1), where ``lam`` does act.
 
+The kernel is estimated on the grey image (luma, :mod:`deblurkit.estimation._common`), or its
+central ``max_side`` crop, and its centroid moved to its centre (a blind kernel is known up to a
+translation; :func:`~deblurkit.estimation._common.center_kernel`).
+
 4. **Non-blind deconvolution** of every channel with the kernel: the paper uses EPLL (Zoran &
    Weiss 2011), which deblurkit does not have; we use :func:`deblurkit.deconv.hyper_laplacian`
    (Krishnan & Fergus 2009), as every other deblurkit estimator.
@@ -67,15 +71,15 @@ from torch import nn
 
 from ..blur.kernels import validate_kernel
 from ..errors import ConfigError, ImageError, KernelError
+from ._common import center_kernel, check_image, to_grey
 from .schuler2014 import (
+    MIN_SIDE,
     _check_common,
     centre_crop,
-    check_image,
     deconvolve_image,
     delta_kernel,
     load_estimator_weights,
     taper_window,
-    to_grey,
 )
 
 __all__ = [
@@ -213,10 +217,11 @@ def hann_window(n: int = CENTRE, dtype=torch.float32) -> torch.Tensor:
 
 
 def _layout(h: int, w: int, stride: int) -> tuple[int, int, int, int]:
-    """Bottom / right padding beyond the 16 px border so the patch grid ends on the last row."""
+    """Top, bottom, left, right padding: 16 px, plus extra at the bottom / right so that the patch
+    grid ends exactly on the last row / column (and at least one patch fits)."""
     def extra(n: int) -> int:
         span = n + 2 * _CROP - PATCH
-        return (-span) % stride
+        return -span if span < 0 else (-span) % stride
     return _CROP, _CROP + extra(h), _CROP, _CROP + extra(w)
 
 
@@ -230,7 +235,7 @@ def image_to_patches(grey: torch.Tensor, stride: int) -> tuple[torch.Tensor, tup
     stride = int(stride)
     h, w = grey.shape
     top, bottom, left, right = _layout(h, w, stride)
-    mode = "reflect" if min(h, w) > max(bottom, right) else "replicate"
+    mode = "reflect" if min(h, w) > max(top, bottom, left, right) else "replicate"
     padded = F.pad(grey[None, None], (left, right, top, bottom), mode=mode)
     cols = F.unfold(padded, PATCH, stride=stride)                       # (1, 65*65, L)
     patches = cols[0].T.reshape(-1, PATCH, PATCH)
@@ -396,20 +401,25 @@ def project_simplex(v: torch.Tensor) -> torch.Tensor:
 
 
 def solve_kernel_qp(H: torch.Tensor, b: torch.Tensor, *, mode: str = "simplex", lam: float = 0.0,
-                    iterations: int = 500, tol: float = 1e-8) -> torch.Tensor:
+                    iterations: int = 1000, tol: float = 1e-8) -> torch.Tensor:
     """Minimise ``1/2 k^T H k - b^T k + lam ||k||_1`` by FISTA (Beck & Teboulle 2009).
 
     ``mode="simplex"``: subject to ``k >= 0, sum k = 1`` (on which ``||k||_1 = 1``: ``lam`` only
     adds a constant). ``mode="nonneg"``: subject to ``k >= 0`` (prox ``max(0, v - lam / L)``),
     then normalised to sum 1 (a zero result becomes the delta). ``H`` ``(n, n)`` symmetric positive
     semi-definite, ``b`` ``(n,)`` float64. Step ``1 / L`` with ``L`` the largest eigenvalue
-    (power iteration, +1 % margin). Stops when an iteration moves ``k`` by less than ``tol``
+    (power iteration, +1 % margin); momentum is restarted whenever it points uphill (adaptive
+    restart, O'Donoghue & Candes 2015), which gives linear convergence on these ill-conditioned
+    problems. Stops after ``iterations`` or when an iteration moves ``k`` by less than ``tol``
     (relative). Returns ``k`` ``(n,)``.
     """
     if mode not in ("simplex", "nonneg"):
         raise ConfigError(f"mode: must be 'simplex' or 'nonneg', got {mode!r}")
     if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or lam < 0 or not math.isfinite(lam):
         raise ConfigError(f"lam: must be a finite number >= 0, got {lam!r}")
+    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 1:
+        raise ConfigError(f"iterations: must be an integer >= 1, got {iterations!r}")
+    iterations = int(iterations)
     n = b.numel()
     v = torch.ones(n, dtype=H.dtype, device=H.device) / math.sqrt(n)
     for _ in range(50):
@@ -428,13 +438,17 @@ def solve_kernel_qp(H: torch.Tensor, b: torch.Tensor, *, mode: str = "simplex", 
 
     k = prox(torch.full((n,), 1.0 / n, dtype=H.dtype, device=H.device))
     z, t = k.clone(), 1.0
-    for _ in range(int(iterations)):
+    for _ in range(iterations):
         k_new = prox(z - (H @ z - b) / L)
-        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
-        z = k_new + ((t - 1) / t_new) * (k_new - k)
-        moved = float((k_new - k).norm())
-        k, t = k_new, t_new
-        if moved <= tol * max(float(k.norm()), 1e-30):
+        step = k_new - k
+        if float((z - k_new) @ step) > 0:        # adaptive restart (O'Donoghue & Candes 2015)
+            t, z = 1.0, k_new
+        else:
+            t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
+            z = k_new + ((t - 1) / t_new) * step
+            t = t_new
+        k = k_new
+        if float(step.norm()) <= tol * max(float(k.norm()), 1e-30):
             break
     if mode == "nonneg":
         s = float(k.sum())
@@ -448,7 +462,7 @@ def solve_kernel_qp(H: torch.Tensor, b: torch.Tensor, *, mode: str = "simplex", 
 
 def kernel_from_latent(blurred: np.ndarray, latent: np.ndarray, kernel_size: int, *,
                        edge_fraction: float | None = 0.02, boundary: str = "taper",
-                       mode: str = "simplex", lam: float = 0.0, iterations: int = 500) -> np.ndarray:
+                       mode: str = "simplex", lam: float = 0.0, iterations: int = 1000) -> np.ndarray:
     """Survey eq. 8: the global kernel relating the sharp estimate ``latent`` to ``blurred``.
 
     Args:
@@ -569,25 +583,27 @@ class Chakrabarti2016Estimator:
     def sharp_estimate(self, grey: np.ndarray) -> np.ndarray:
         """The network's initial estimate (eq. 7) of a grey ``(H, W)`` float32 image."""
         self.net.eval()
-        x = torch.from_numpy(np.ascontiguousarray(grey, dtype=np.float32)).to(self.device)
+        device = next(self.net.parameters()).device     # follows EstimatorModule(...).to(device)
+        x = torch.from_numpy(np.ascontiguousarray(grey, dtype=np.float32)).to(device)
         return restore_image(self.net, x, stride=self.stride).cpu().numpy()
 
     def estimate_kernel(self, image: np.ndarray) -> np.ndarray:
         """``image`` (``H x W[x C]`` float in [0, 1]) -> kernel ``(kernel_size, kernel_size)``
         float32, non-negative, sum 1, true convolution orientation."""
-        img = check_image(image)
+        img = check_image(image, min_side=MIN_SIDE)
         grey = centre_crop(to_grey(img), self.max_side)
         if min(grey.shape) < 2 * self.kernel_size:
             raise ImageError(f"image: {grey.shape[0]}x{grey.shape[1]} is too small for a "
                              f"{self.kernel_size}-px kernel (need at least {2 * self.kernel_size} per side)")
         latent = self.sharp_estimate(grey)
-        return kernel_from_latent(grey, latent, self.kernel_size, edge_fraction=self.edge_fraction,
-                                  mode=self.mode, lam=self.lam)
+        k = kernel_from_latent(grey, latent, self.kernel_size, edge_fraction=self.edge_fraction,
+                               mode=self.mode, lam=self.lam)
+        return validate_kernel(center_kernel(k), "estimated kernel")
 
     def deblur(self, image: np.ndarray) -> np.ndarray:
         """Estimate the kernel, then deconvolve every channel (hyper-Laplacian); same shape as
         ``image``, float32, clipped to [0, 1]."""
-        img = check_image(image)
+        img = check_image(image, min_side=MIN_SIDE)
         k = self.estimate_kernel(img)
         out = deconvolve_image(img, k, self.deconv_weight)
         return out[:, :, 0] if np.asarray(image).ndim == 2 else out

@@ -37,10 +37,12 @@ width (:func:`taper_window`), so that the circular correlation of eq. 3 sees no 
 ``beta_k`` is learned relative to the features' mean power (``beta_k = exp(log_beta_k) *
 mean_w sum_i |F(x_i)|^2``), so it does not depend on the features' scale.
 
-The estimator (:class:`Schuler2014Estimator`) runs the network on the grey (BT.601 luma) image, or
-its central ``max_side`` crop (the kernel of a uniform blur is the same everywhere), and deblurs
-each channel with the estimated kernel by :func:`deblurkit.deconv.hyper_laplacian` (Krishnan &
-Fergus 2009). Training: :mod:`deblurkit.estimation.train_estimators`.
+The estimator (:class:`Schuler2014Estimator`) runs the network on the grey (luma,
+:func:`deblurkit.estimation._common.to_grey`) image, or its central ``max_side`` crop (the kernel
+of a uniform blur is the same everywhere), moves the kernel's centroid to its centre
+(:func:`~deblurkit.estimation._common.center_kernel`: a blind kernel is known up to a
+translation) and deblurs each channel with it by :func:`deblurkit.deconv.hyper_laplacian`
+(Krishnan & Fergus 2009). Training: :mod:`deblurkit.estimation.train_estimators`.
 """
 
 from __future__ import annotations
@@ -58,10 +60,11 @@ from torch import nn
 
 from ..blur.kernels import validate_kernel
 from ..errors import ConfigError, ImageError, KernelError, WeightsError
+from ._common import center_kernel, check_image, to_grey
 
 __all__ = [
     "MODEL_NAME", "DEFAULT_OPTIONS", "SIZES",
-    "check_image", "to_grey", "centre_crop", "delta_kernel", "pad_kernel", "resample_kernels",
+    "MIN_SIDE", "centre_crop", "delta_kernel", "pad_kernel", "resample_kernels",
     "project_kernel", "kernel_estimate", "image_estimate", "taper_window", "scale_kernel_sizes",
     "deconvolve_image", "FeatureExtractor", "SchulerStage", "Schuler2014Net",
     "Schuler2014Estimator", "load_estimator_weights",
@@ -74,56 +77,22 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "stages": 3, "features": 8, "filters": 16, "filter_size": 5, "hidden_layers": 1,
     "min_kernel_size": 7,
 }
-#: Named presets. ``tiny`` for tests; ``paper`` roughly the paper's largest (3 stages of 32
-#: filters of size 8 would be theirs; we keep odd sizes).
+#: Named presets: ``tiny`` for tests, ``small`` (the default) for CPU training, ``paper`` a
+#: larger network for a GPU (more and larger filters; it does not copy the paper's exact layer
+#: sizes, which differ between its experiments).
 SIZES: dict[str, dict[str, Any]] = {
     "tiny": {"stages": 1, "features": 2, "filters": 4, "filter_size": 3, "hidden_layers": 0},
     "small": {},
     "paper": {"stages": 3, "features": 16, "filters": 32, "filter_size": 9, "hidden_layers": 1},
 }
 
-#: BT.601 luma weights (as :data:`deblurkit.data.synthetic.LUMA_601`).
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-#: Tolerance on the [0, 1] range of input images (float rounding of a stored image).
-_RANGE_TOL = 1e-4
+#: Smallest image side an estimator accepts.
+MIN_SIDE = 16
 
 
 # --------------------------------------------------------------------------------------------
-# image and kernel helpers (shared by the uniform estimators)
+# image and kernel helpers (input checks and luma: :mod:`deblurkit.estimation._common`)
 # --------------------------------------------------------------------------------------------
-
-def check_image(image: object, name: str = "image") -> np.ndarray:
-    """Check an estimator's input and return it as float32 ``H x W x C`` (C = 1 or 3).
-
-    ``image``: numpy float32/float64 ``H x W`` or ``H x W x C`` with ``C`` in (1, 3), finite,
-    values in ``[0, 1]`` (within 1e-4), at least 16 x 16. Raises :class:`ImageError` naming
-    ``name`` and the value otherwise.
-    """
-    if not isinstance(image, np.ndarray):
-        raise ImageError(f"{name}: must be a numpy array H x W[x C] in [0, 1], got {type(image).__name__}")
-    if image.dtype not in (np.float32, np.float64):
-        raise ImageError(f"{name}: must be float32 or float64 in [0, 1], got dtype {image.dtype}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3):
-        raise ImageError(f"{name}: must be H x W, H x W x 1 or H x W x 3, got shape {image.shape}")
-    if image.shape[0] < 16 or image.shape[1] < 16:
-        raise ImageError(f"{name}: is {image.shape[0]}x{image.shape[1]} (HxW); at least 16x16 is needed")
-    bad = int((~np.isfinite(image)).sum())
-    if bad:
-        raise ImageError(f"{name}: has {bad} non-finite values (NaN or inf)")
-    lo, hi = float(image.min()), float(image.max())
-    if lo < -_RANGE_TOL or hi > 1 + _RANGE_TOL:
-        raise ImageError(f"{name}: values must be in [0, 1], got range [{lo:.4g}, {hi:.4g}]")
-    return np.ascontiguousarray(image, dtype=np.float32)
-
-
-def to_grey(image: np.ndarray) -> np.ndarray:
-    """``H x W x C`` float32 (C = 1 or 3) -> ``H x W`` float32: BT.601 luma for RGB."""
-    if image.shape[2] == 1:
-        return np.ascontiguousarray(image[:, :, 0])
-    return np.ascontiguousarray(image @ _LUMA)
-
 
 def centre_crop(grey: np.ndarray, max_side: int | None) -> np.ndarray:
     """The central ``min(H, max_side) x min(W, max_side)`` region of ``grey`` (``None``: all)."""
@@ -539,22 +508,23 @@ class Schuler2014Estimator:
     def estimate_kernel(self, image: np.ndarray) -> np.ndarray:
         """``image`` (``H x W[x C]`` float in [0, 1]) -> kernel ``(kernel_size, kernel_size)``
         float32, non-negative, sum 1, true convolution orientation."""
-        img = check_image(image)
+        img = check_image(image, min_side=MIN_SIDE)
         grey = centre_crop(to_grey(img), self.max_side)
         if min(grey.shape) < 2 * self.kernel_size:
             raise ImageError(f"image: {grey.shape[0]}x{grey.shape[1]} is too small for a "
                              f"{self.kernel_size}-px kernel (need at least {2 * self.kernel_size} per side)")
         self.net.eval()
-        x = torch.from_numpy(grey)[None, None].to(self.device)
+        device = next(self.net.parameters()).device     # follows EstimatorModule(...).to(device)
+        x = torch.from_numpy(grey)[None, None].to(device)
         k = self.net(x, self.kernel_size)[-1][-1][0][0].double().cpu().numpy()
         k = np.maximum(k, 0.0)
         k = k / k.sum() if k.sum() > 0 else delta_kernel(self.kernel_size, np.float64)
-        return validate_kernel(k.astype(np.float32), "estimated kernel")
+        return validate_kernel(center_kernel(k), "estimated kernel")
 
     def deblur(self, image: np.ndarray) -> np.ndarray:
         """Estimate the kernel, then deconvolve every channel (hyper-Laplacian); same shape as
         ``image``, float32, clipped to [0, 1]."""
-        img = check_image(image)
+        img = check_image(image, min_side=MIN_SIDE)
         k = self.estimate_kernel(img)
         out = deconvolve_image(img, k, self.deconv_weight)
         return out[:, :, 0] if np.asarray(image).ndim == 2 else out

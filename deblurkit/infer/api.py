@@ -10,6 +10,13 @@ Models are referred to by registry name (``"default"``, ``"nafnet"``, ...), by t
 ``.safetensors`` weights file, or given as an ``nn.Module``; loaded models and their runners are
 cached per (model, device, backend) with :func:`functools.lru_cache`.
 
+Kernel estimators (``deblurkit.estimation.list_estimators()``: ``"classical"``, ...) are accepted
+wherever a model name is: they are wrapped in :class:`deblurkit.estimation.base.EstimatorModule`
+and always run on the torch backend (``"auto"`` picks it; ``"onnxruntime"`` is refused: an
+estimator is an optimisation, not a graph that exports to ONNX). Tiling applies to end-to-end
+models only: an estimator estimates one kernel from the whole image, so it is never tiled
+(no automatic tiling) and an explicit ``tile`` / ``overlap`` with an estimator raises.
+
 Weights files: a ``.safetensors`` file holding a model's ``state_dict``. Its architecture is the
 ``arch`` argument, else the file's metadata key ``"arch"`` (a registry name); constructor options
 come from the metadata key ``"options"`` (a JSON object), if present.
@@ -126,6 +133,17 @@ def get_runner(model: ModelSpec = "default", *, device: str | torch.device = "cp
     """
     check_backend(backend)
     dev = resolve_device(device)
+    if _estimator_name(model) is not None or _is_estimator_module(model):
+        name = _estimator_name(model) or type(model.estimator).__name__
+        if backend == "onnxruntime":
+            raise ConfigError(f"backend: estimator {name!r} runs on the torch backend only (it "
+                              "cannot be exported to ONNX); use --backend torch or auto")
+        if arch is not None:
+            raise ConfigError(f"arch: {arch!r} applies only to a .safetensors weights file, "
+                              f"not to the estimator {name!r}")
+        if isinstance(model, nn.Module):
+            return make_runner(model, dev, "torch")
+        return _cached_estimator_runner(name, str(dev))
     if isinstance(model, nn.Module):
         if backend == "torch" or (backend == "auto" and dev.type != "cpu"):
             return make_runner(model, dev, "torch")
@@ -158,9 +176,39 @@ def get_runner(model: ModelSpec = "default", *, device: str | torch.device = "cp
 _MODULE_RUNNERS: "weakref.WeakKeyDictionary[nn.Module, tuple[Any, Runner]]" = weakref.WeakKeyDictionary()
 
 
+def _estimator_name(model: object) -> str | None:
+    """``model`` if it names a registered kernel estimator (and is not a weights path)."""
+    if not isinstance(model, str) or _is_weights_path(model):
+        return None
+    from ..estimation import is_estimator
+
+    return model if is_estimator(model) else None
+
+
+def _is_estimator_module(model: object) -> bool:
+    from ..estimation.base import EstimatorModule
+
+    return isinstance(model, EstimatorModule)
+
+
+def _runs_estimator(runner: Runner) -> bool:
+    """Whether ``runner`` applies a kernel estimator (never tiled, see the module docstring)."""
+    inner = getattr(runner, "model", None)
+    return _is_estimator_module(inner) or _is_estimator_module(getattr(inner, "model", None))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_estimator_runner(name: str, device: str) -> Runner:
+    from ..estimation import create_estimator
+    from ..estimation.base import EstimatorModule
+
+    return make_runner(EstimatorModule(create_estimator(name)), device, "torch", name=name)
+
+
 def clear_cache() -> None:
     """Forget every cached model and runner."""
     _cached_runner.cache_clear()
+    _cached_estimator_runner.cache_clear()
     _MODULE_RUNNERS.clear()
 
 
@@ -257,14 +305,15 @@ def _choose_tiling(h: int, w: int, tile: int | tuple[int, int] | None,
 
 
 def _run_rgb(runner: Runner, x: torch.Tensor, *, tile: Any, overlap: int | None,
-             ensemble: bool) -> torch.Tensor:
+             ensemble: bool, whole: bool = False) -> torch.Tensor:
     """(B, 3, H, W) float32 in [0, 1] -> (B, 3, H, W) float32 clipped to [0, 1], on the CPU or
-    the runner's device, one image of the batch at a time."""
+    the runner's device, one image of the batch at a time. ``whole``: never tile."""
     fn = (lambda t: self_ensemble(runner, t)) if ensemble else runner
     outs = []
     for i in range(x.shape[0]):
         xi = x[i:i + 1].to(runner.device).contiguous()
-        chosen, ov = _choose_tiling(xi.shape[-2], xi.shape[-1], tile, overlap)
+        chosen, ov = (None, 0) if whole else _choose_tiling(xi.shape[-2], xi.shape[-1], tile,
+                                                             overlap)
         y = fn(xi) if chosen is None else run_tiled(fn, xi, tile=chosen, overlap=ov)
         if y.shape != xi.shape:
             raise WeightsError(f"model: returned shape {tuple(y.shape)} for input {tuple(xi.shape)}")
@@ -298,7 +347,8 @@ def deblur(image, model: ModelSpec = "default", *, device: str | torch.device | 
         tile: tile side (int or ``(h, w)``), or ``None`` for automatic tiling: images over
             :data:`~deblurkit.infer.tiling.AUTO_TILE_PIXELS` (1.5 MP) are cut into balanced tiles
             of at most that many pixels (:func:`~deblurkit.infer.tiling.auto_tile`), so memory is
-            bounded on any photo size. A tile covering the image means a single call.
+            bounded on any photo size. A tile covering the image means a single call. Kernel
+            estimators are never tiled: ``tile`` / ``overlap`` with one raise ConfigError.
         overlap: pixels shared by neighbouring tiles, blended without seams (default 48, or
             ``tile // 4`` when smaller).
         ensemble: average over the 8 flips/transposes (x8 self-ensemble; 8x slower).
@@ -336,8 +386,15 @@ def deblur(image, model: ModelSpec = "default", *, device: str | torch.device | 
         backend = model.backend if backend is None else backend
     runner = get_runner(model, device="cpu" if device is None else device,
                         backend="auto" if backend is None else backend)
+    whole = _runs_estimator(runner)
+    if whole and (tile is not None or overlap is not None):
+        what = f"estimator {model!r}" if isinstance(model, str) else "a kernel estimator"
+        raise ConfigError(f"tile: tiling applies to end-to-end models; {what} estimates one blur "
+                          f"from the whole image and is never tiled (got tile={tile!r}, "
+                          f"overlap={overlap!r}); drop --tile/--overlap")
     rgb = x.expand(b, 3, h, w) if c == 1 else x[:, :3]
-    y = _run_rgb(runner, rgb, tile=tile, overlap=overlap, ensemble=bool(ensemble)).to("cpu")
+    y = _run_rgb(runner, rgb, tile=tile, overlap=overlap, ensemble=bool(ensemble),
+                 whole=whole).to("cpu")
     if c == 1:
         y = y.mean(dim=1, keepdim=True)
 

@@ -202,12 +202,12 @@ class NahDiscriminator(_Discriminator):
     (``1 x 1`` for a 256x256 input). No biases, no normalisation, LeakyReLU 0.2 (as their code).
     """
 
-    name = "nah2017"
+    name = "nah2017_discriminator"
 
     def __init__(self, image_channels: int = 3, width: int = 64, kernel_size: int = 5,
                  conditional: bool = False) -> None:
         super().__init__()
-        owner = "nah2017"
+        owner = "nah2017_discriminator"
         _check_int(owner, "image_channels", image_channels, 1)
         _check_int(owner, "width", width, 2)
         _check_int(owner, "kernel_size", kernel_size, 1)
@@ -281,7 +281,7 @@ _register(DiscriminatorSpec(
           "Using Conditional Adversarial Networks, CVPR 2018; I. Gulrajani et al., Improved Training of "
           "Wasserstein GANs, NeurIPS 2017"))
 _register(DiscriminatorSpec(
-    name="nah2017", constructor=NahDiscriminator,
+    name="nah2017_discriminator", constructor=NahDiscriminator,
     defaults={"image_channels": 3, "width": 64, "kernel_size": 5, "conditional": False},
     description="Nah et al.'s discriminator (Table 1): 10 convolutions + FC, classifies 256x256 images",
     paper="S. Nah, T. H. Kim, K. M. Lee, Deep Multi-scale Convolutional Neural Network for Dynamic Scene "

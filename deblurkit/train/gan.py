@@ -21,7 +21,7 @@ depend only on the step and the seed, so a resumed GAN run repeats the uninterru
 The papers' combined generator losses in these terms (survey = Sahu, Lenka, Sa, arXiv 1907.10128):
 
 * Nah et al. 2017 (survey eq. 26): ``L_cont + 1e-4 * L_adv`` -- ``loss: [multiscale_content]``
-  (eq. 23), ``gan: {discriminator: {name: nah2017}, loss: vanilla, adv_weight: 1.0e-4}``.
+  (eq. 23), ``gan: {discriminator: {name: nah2017_discriminator}, loss: vanilla, adv_weight: 1.0e-4}``.
 * Ramakrishnan et al. 2017: perceptual (eq. 27) and conditional adversarial (eq. 28) terms with a
   pixel content term -- ``gan: {discriminator: {name: patchgan_conditional}, loss: conditional,
   perceptual_weight: ..., perceptual_weights_path: ...}``.

@@ -163,3 +163,27 @@ def test_bad_inputs_options_and_weights(tmp_path, camera):
         G.Gong2017Estimator.from_file(path, sha256="0" * 64)
     with pytest.raises(WeightsError, match="not in the weights registry"):
         G.Gong2017Estimator.from_pretrained("no-such-weights")
+
+
+def test_registry_factory(tmp_path, monkeypatch, camera):
+    from deblurkit import paths
+    from deblurkit.models import registry
+    from deblurkit.models.weights import save_weights
+
+    options = {"widths": [4, 4], "convs": 1, "u_max": 3, "v_max": 3, "norm": True}
+    torch.manual_seed(4)
+    net = G.MotionFlowFCN(**options)
+    digest = save_weights(net, tmp_path / "g.safetensors",
+                          metadata={"model": "gong2017", "options": options})
+    entry = {"model": "gong2017", "file": "g.safetensors", "sha256": digest, "options": options}
+    monkeypatch.setattr(paths, "weights_dir", lambda: tmp_path)
+    monkeypatch.setattr(registry, "weights_registry", lambda: {"gong2017": entry})
+    a, b = G.load(), G.load(tmp_path / "g.safetensors")
+    np.testing.assert_array_equal(a.probabilities(camera[:20, :20])[0],
+                                  b.probabilities(camera[:20, :20])[0])
+    assert isinstance(G.load(None), G.Gong2017Estimator)
+    with pytest.raises(ConfigError, match="bogus"):
+        G.load(None, bogus=1)
+    monkeypatch.setattr(registry, "weights_registry", lambda: {})
+    with pytest.raises(WeightsError, match="not in the weights registry"):
+        G.load()

@@ -308,9 +308,8 @@ def test_pipeline_runs_end_to_end(astronaut):
 
 
 def test_known_blur_is_recovered_by_a_perfect_classifier(camera):
-    """With a stand-in network that always answers one class, the pipeline returns that class's
-    motion everywhere (rotation 0's map wins: the others answer the same class, i.e. other
-    orientations, each with weight 1/5), and the deconvolution uses it."""
+    """With a stand-in network that always answers one class (and the 73 classes alone, no
+    rotation trick), the pipeline returns that class's motion at every pixel."""
     class Fixed(S.Sun2015Net):
         def forward(self, x, f5_stride=1):
             out = super().forward(x, f5_stride)
@@ -358,3 +357,37 @@ def test_weights_round_trip(tmp_path, camera):
         S.Sun2015Estimator.from_file(other)
     with pytest.raises(WeightsError, match="not in the weights registry"):
         S.Sun2015Estimator.from_pretrained("no-such-weights")
+
+
+def test_registry_factory(tmp_path, monkeypatch, camera):
+    """``load`` (the factory the estimation registry uses): shipped weights through a registry
+    entry (sha256 checked), a file, or untrained; bad options refused."""
+    from deblurkit import paths
+    from deblurkit.models import registry
+    from deblurkit.models.weights import save_weights
+
+    options = {"conv1": 3, "conv3": 4, "hidden": 5}
+    torch.manual_seed(3)
+    net = S.Sun2015Net(**options)
+    digest = save_weights(net, tmp_path / "sun2015.safetensors",
+                          metadata={"model": "sun2015", "options": options})
+    entry = {"model": "sun2015", "file": "sun2015.safetensors", "sha256": digest, "options": options}
+    monkeypatch.setattr(paths, "weights_dir", lambda: tmp_path)
+    monkeypatch.setattr(registry, "weights_registry", lambda: {"sun2015": entry})
+    shipped = S.load(mrf_step=8)
+    from_file = S.load(tmp_path / "sun2015.safetensors", mrf_step=8)
+    img = camera[:40, :40]
+    np.testing.assert_array_equal(shipped.estimate_motion_field(img)[1],
+                                  from_file.estimate_motion_field(img)[1])
+    assert isinstance(S.load(None, size="cpu"), S.Sun2015Estimator)
+    with pytest.raises(ConfigError, match="bogus"):
+        S.load(None, bogus=1)
+    with pytest.raises(ConfigError, match="size"):
+        S.load(size="paper")
+    monkeypatch.setattr(registry, "weights_registry",
+                        lambda: {"sun2015": {**entry, "sha256": "0" * 64}})
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        S.load()
+    monkeypatch.setattr(registry, "weights_registry", lambda: {})
+    with pytest.raises(WeightsError, match="not in the weights registry"):
+        S.load()

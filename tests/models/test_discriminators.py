@@ -17,7 +17,7 @@ from deblurkit.models.discriminators import (
 
 
 def test_registry_is_separate_from_the_generators():
-    assert set(list_discriminators()) == {"patchgan", "patchgan_conditional", "wgan_gp_critic", "nah2017"}
+    assert set(list_discriminators()) == {"patchgan", "patchgan_conditional", "wgan_gp_critic", "nah2017_discriminator"}
     assert not set(DISCRIMINATORS) & set(MODELS)
 
 
@@ -42,13 +42,13 @@ def test_nah2017_parameter_count_follows_their_table_1():
     widths = [3, 32, 32, 64, 64, 128, 128, 256, 256, 512]
     expected = sum(_conv_params(a, b, 5, False) for a, b in zip(widths, widths[1:]))
     expected += _conv_params(512, 512, 4, False) + 512
-    d = create_discriminator("nah2017")
+    d = create_discriminator("nah2017_discriminator")
     assert count_parameters(d) == expected == 10_725_216
     assert all(m.bias is None for m in d.modules() if isinstance(m, nn.Conv2d))
 
 
 def test_nah2017_classifies_256_patches():
-    d = create_discriminator("nah2017", width=8)
+    d = create_discriminator("nah2017_discriminator", width=8)
     assert d(torch.rand(2, 3, 256, 256)).shape == (2, 1, 1, 1)
     assert d.output_size(512, 768) == (2, 3)
     with pytest.raises(ImageError, match="256x256"):
@@ -99,7 +99,7 @@ def test_too_small_inputs_are_refused_with_the_minimum_size():
 
 
 def test_bad_names_and_options_are_refused():
-    with pytest.raises(ConfigError, match="discriminator 'vgg': unknown; choose one of: nah2017, patchgan"):
+    with pytest.raises(ConfigError, match="discriminator 'vgg': unknown; choose one of: nah2017_discriminator, patchgan"):
         create_discriminator("vgg")
     with pytest.raises(ConfigError, match="unknown option 'depth'; valid options: conditional"):
         create_discriminator("patchgan", depth=3)
@@ -108,5 +108,5 @@ def test_bad_names_and_options_are_refused():
     with pytest.raises(ConfigError, match="option width: expected an integer >= 1, got 0"):
         create_discriminator("wgan_gp_critic", width=0)
     with pytest.raises(ConfigError, match="option conditional: expected true or false, got 'yes'"):
-        create_discriminator("nah2017", conditional="yes")
+        create_discriminator("nah2017_discriminator", conditional="yes")
     assert discriminator_options("patchgan_conditional")["conditional"] is True

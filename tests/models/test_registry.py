@@ -93,9 +93,13 @@ def _fake_weights_dir(tmp_path, monkeypatch, entries):
 def test_shipped_registry_file_is_valid_json_object():
     data = json.loads((paths.weights_dir() / "registry.json").read_text())
     assert isinstance(data, dict)
+    from deblurkit.estimation import ESTIMATORS
+    from deblurkit.models.weights import file_sha256
+
     for key, entry in data.items():
-        assert entry["model"] in models.MODELS, key
+        assert entry["model"] in models.MODELS or entry["model"] in ESTIMATORS, key
         assert (paths.weights_dir() / entry["file"]).is_file(), key
+        assert file_sha256(paths.weights_dir() / entry["file"]) == entry["sha256"], key
 
 
 def test_load_pretrained_without_weights_says_how_to_train(tmp_path, monkeypatch):
