@@ -90,12 +90,15 @@ class EMA:
     @torch.no_grad()
     def update(self, model: nn.Module, step: int | None = None) -> None:
         d = self.decay_at(step)
+        shadows, values = [], []
         for k, v in model.state_dict().items():
-            s = self.shadow[k]
             if v.dtype.is_floating_point:
-                s.mul_(d).add_(v.detach(), alpha=1.0 - d)
+                shadows.append(self.shadow[k])
+                values.append(v.detach())
             else:
-                s.copy_(v)
+                self.shadow[k].copy_(v)
+        if shadows:  # e <- e + (1 - d) (p - e) = d e + (1 - d) p, one fused call for all tensors
+            torch._foreach_lerp_(shadows, values, 1.0 - d)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.shadow
