@@ -73,12 +73,12 @@ from ..blur.kernels import validate_kernel
 from ..errors import ConfigError, ImageError, KernelError
 from ._common import center_kernel, check_image, to_grey
 from .schuler2014 import (
+    resolve_network,
     MIN_SIDE,
     _check_common,
     centre_crop,
     deconvolve_image,
     delta_kernel,
-    load_estimator_weights,
     taper_window,
 )
 
@@ -562,21 +562,8 @@ class Chakrabarti2016Estimator:
         if edge_fraction is not None and not (isinstance(edge_fraction, numbers.Real) and 0 < edge_fraction <= 1):
             raise ConfigError(f"edge_fraction: must be None or in (0, 1], got {edge_fraction!r}")
         self.stride, self.edge_fraction, self.mode, self.lam = int(stride), edge_fraction, mode, lam
-        if net is None:
-            if weights is None:
-                torch.manual_seed(seed)
-                opts = {**DEFAULT_OPTIONS, **(options or {})}
-                unknown = sorted(set(opts) - set(DEFAULT_OPTIONS))
-                if unknown:
-                    raise ConfigError(f"chakrabarti2016 options: unknown {unknown}; "
-                                      f"valid: {', '.join(DEFAULT_OPTIONS)}")
-                net = ChakrabartiNet(**opts)
-            else:
-                if options:
-                    raise ConfigError("options: only for weights=None (trained weights carry their own options)")
-                net, _ = load_estimator_weights(MODEL_NAME, ChakrabartiNet, weights)
-        elif not isinstance(net, ChakrabartiNet):
-            raise ConfigError(f"net: expected a ChakrabartiNet, got {type(net).__name__}")
+        net = resolve_network(MODEL_NAME, ChakrabartiNet, DEFAULT_OPTIONS, net=net, weights=weights,
+                              options=options, seed=seed)
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
 

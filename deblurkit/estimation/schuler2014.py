@@ -393,6 +393,27 @@ class Schuler2014Net(nn.Module):
 # weights and the estimator
 # --------------------------------------------------------------------------------------------
 
+def resolve_network(model_name: str, net_class, default_options: dict, *, net, weights, options,
+                    seed: int):
+    """The network an estimator runs: ``net`` itself (checked to be a ``net_class``), else a
+    seeded untrained one built from ``default_options`` updated by ``options`` (``weights=None``),
+    else ``net_class`` loaded from ``weights`` (whose file carries its own options)."""
+    if net is not None:
+        if not isinstance(net, net_class):
+            raise ConfigError(f"net: expected a {net_class.__name__}, got {type(net).__name__}")
+        return net
+    if weights is None:
+        torch.manual_seed(seed)
+        opts = {**default_options, **(options or {})}
+        unknown = sorted(set(opts) - set(default_options))
+        if unknown:
+            raise ConfigError(f"{model_name} options: unknown {unknown}; valid: {', '.join(default_options)}")
+        return net_class(**opts)
+    if options:
+        raise ConfigError("options: only for weights=None (trained weights carry their own options)")
+    return load_estimator_weights(model_name, net_class, weights)[0]
+
+
 def load_estimator_weights(model_name: str, net_class, weights: "str | os.PathLike", *,
                            options_override: dict | None = None):
     """Build ``net_class`` and load weights into it; return ``(net, metadata)``.
@@ -487,20 +508,8 @@ class Schuler2014Estimator:
 
         self.kernel_size, self.max_side, self.deconv_weight = _check_common(
             kernel_size, max_side, HYPER_LAPLACIAN_WEIGHT if deconv_weight is None else deconv_weight)
-        if net is None:
-            if weights is None:
-                torch.manual_seed(seed)
-                opts = {**DEFAULT_OPTIONS, **(options or {})}
-                unknown = sorted(set(opts) - set(DEFAULT_OPTIONS))
-                if unknown:
-                    raise ConfigError(f"schuler2014 options: unknown {unknown}; valid: {', '.join(DEFAULT_OPTIONS)}")
-                net = Schuler2014Net(**opts)
-            else:
-                if options:
-                    raise ConfigError("options: only for weights=None (trained weights carry their own options)")
-                net, _ = load_estimator_weights(MODEL_NAME, Schuler2014Net, weights)
-        elif not isinstance(net, Schuler2014Net):
-            raise ConfigError(f"net: expected a Schuler2014Net, got {type(net).__name__}")
+        net = resolve_network(MODEL_NAME, Schuler2014Net, DEFAULT_OPTIONS, net=net, weights=weights,
+                              options=options, seed=seed)
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
 
