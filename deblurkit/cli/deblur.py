@@ -67,8 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="where the model runs (default: %(default)s); no fallback")
     parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
-                        help="inference engine (default: auto = onnxruntime on the CPU, where it "
-                             "is fastest, exported once and cached; torch on CUDA)")
+                        help="inference engine (default: auto = torch, channels-last on the CPU, "
+                             "where it measured fastest; onnxruntime exports once and caches)")
     parser.add_argument("--format", default=None, choices=sorted(FORMATS),
                         help="output format (default: the input's)")
     parser.add_argument("--suffix", default="", metavar="S",

@@ -348,6 +348,10 @@ def build_training_set(cfg):
     from ..train.config import resolve_path
     from .synthetic import SyntheticBlurDataset
 
+    if cfg.data.synthesis == "device":
+        from .device_synth import build_device_set
+
+        return build_device_set(cfg)
     gen = build_generator(cfg.data.mix, cfg.data.generators)
     return SyntheticBlurDataset(
         resolve_path(cfg, cfg.data.train_dir), crop=cfg.data.crop, length=cfg.steps * cfg.data.batch_size,

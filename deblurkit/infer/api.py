@@ -125,7 +125,7 @@ def get_runner(model: ModelSpec = "default", *, device: str | torch.device = "cp
                backend: str = "auto", arch: str | None = None) -> Runner:
     """Runner for ``model`` (name, weights path, ``nn.Module`` or an existing runner).
 
-    ``backend``: ``"auto"`` (onnxruntime on the CPU, torch on CUDA; see
+    ``backend``: ``"auto"`` (torch, channels-last on the CPU; see
     :mod:`deblurkit.infer.backends`), ``"torch"`` or ``"onnxruntime"``. Names and paths are
     cached (a changed weights file, by size and mtime, is reloaded). A runner passed in is
     returned as is after checking that it matches ``device`` and, unless ``backend`` is
@@ -353,8 +353,8 @@ def deblur(image, model: ModelSpec = "default", *, device: str | torch.device | 
             ``tile // 4`` when smaller).
         ensemble: average over the 8 flips/transposes (x8 self-ensemble; 8x slower).
         backend: ``"torch"`` (eager), ``"onnxruntime"`` (the model is exported once, checked
-            against torch, and cached on disk) or ``"auto"``: onnxruntime on the CPU, where it
-            measured fastest (torch for images with a side under 64 px), torch on CUDA. ``None``
+            against torch, and cached on disk) or ``"auto"``: torch, channels-last on the CPU,
+            where it measured fastest (see :mod:`deblurkit.infer.backends`). ``None``
             means ``"auto"``, or the runner's own backend when ``model`` is a runner; an explicit
             value that differs from the runner's raises.
 

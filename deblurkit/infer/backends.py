@@ -11,12 +11,11 @@ A *runner* is a callable ``(B, 3, H, W) float32 tensor in [0, 1] -> (B, 3, H, W)
   is cached on disk under :func:`cache_dir` as ``<name>-<fingerprint>.onnx``, written atomically;
   the fingerprint hashes the weights, the source files of the model's classes, the torch version
   and the opset, so a changed model is re-exported, never served stale.
-- ``AutoRunner`` (backend ``"auto"``, the default): onnxruntime on the CPU, because it measured
-  fastest there (``benchmarks/inference_speed.py``: default NAFNet on one 1280 x 720 photo, best
-  of 5 interleaved runs on the 2-core CPU: onnxruntime 0.36 s, torch 0.40 s with 1 thread;
-  0.70 s vs 1.13 s with 2 threads on the loaded machine, where torch's spinning OpenMP threads
-  suffer most); images with a side under :data:`AUTO_MIN_ONNX_SIDE` px go to torch, since the
-  traced graph's reflect padding cannot pad such small sides. On CUDA ``"auto"`` is torch.
+- Backend ``"auto"`` (the default) is torch: with the channels-last memory layout on the CPU,
+  where it measured fastest (``benchmarks/inference_speed.py --threads 2 --repeats 5`` on the idle
+  2-core CPU, default NAFNet, 1280 x 720, medians: torch channels-last 0.269 s, torch bf16
+  0.297 s, torch fp32 0.366 s, onnxruntime 0.387 s; docs/results.md), plain torch on CUDA.
+  onnxruntime is used when asked for (``backend="onnxruntime"``).
 """
 
 from __future__ import annotations
@@ -41,9 +40,6 @@ from ..errors import ConfigError, ImageError, WeightsError
 from ..io.atomic import atomic_path
 
 BACKENDS = ("auto", "torch", "onnxruntime")
-
-#: ``"auto"`` on the CPU sends images with a side shorter than this to torch (see AutoRunner).
-AUTO_MIN_ONNX_SIDE = 64
 
 log = logging.getLogger("deblurkit.infer")
 
@@ -301,22 +297,6 @@ def cached_onnx(model: nn.Module, name: str, *, opset: int = DEFAULT_OPSET) -> P
     return path
 
 
-class AutoRunner:
-    """Backend ``"auto"`` on the CPU: ``onnx`` for inputs whose sides are all at least
-    ``min_side`` pixels, ``torch`` for smaller ones (see the module docstring)."""
-
-    backend = "auto"
-
-    def __init__(self, torch_runner: TorchRunner, onnx_runner: OnnxRunner,
-                 min_side: int = AUTO_MIN_ONNX_SIDE) -> None:
-        self.torch_runner, self.onnx_runner, self.min_side = torch_runner, onnx_runner, min_side
-        self.device = onnx_runner.device
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        small = min(x.shape[-2], x.shape[-1]) < self.min_side
-        return (self.torch_runner if small else self.onnx_runner)(x)
-
-
 class FinestOutput(nn.Module):
     """Thin wrapper for multi-scale models (``nah2017``, ``tao2018``, ``noroozi2017``), which return a
     list of outputs finest first: ``forward`` returns the full-resolution one. A model that returns
@@ -341,7 +321,7 @@ def make_runner(model: nn.Module, device: str | torch.device = "cpu", backend: s
     """Runner for ``model`` on ``device`` with ``backend`` (``"auto"``, ``"torch"`` or
     ``"onnxruntime"``).
 
-    ``"auto"``: :class:`AutoRunner` on the CPU, :class:`TorchRunner` on CUDA. For onnxruntime the
+    ``"auto"``: :class:`TorchRunner`, channels-last on the CPU (see the module docstring). For onnxruntime the
     model is exported (and checked) once and cached under ``name`` (default: the class name in
     lower case).
     """
@@ -349,9 +329,8 @@ def make_runner(model: nn.Module, device: str | torch.device = "cpu", backend: s
     dev = resolve_device(device)
     name = name or type(model).__name__.lower()
     model = finest_output(model)
-    if backend == "torch" or (backend == "auto" and dev.type != "cpu"):
+    if backend == "torch":
         return TorchRunner(model, dev)
-    path = cached_onnx(model, name)
-    if backend == "onnxruntime":
-        return OnnxRunner(path, dev)
-    return AutoRunner(TorchRunner(model, dev), OnnxRunner(path, dev))
+    if backend == "auto":
+        return TorchRunner(model, dev, channels_last=dev.type == "cpu")
+    return OnnxRunner(cached_onnx(model, name), dev)

@@ -44,10 +44,13 @@ from ..errors import ConfigError
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which registered model to train: ``deblurkit.models.create(name, **options)``."""
+    """Which registered model to train: ``deblurkit.models.create(name, **options)``; ``init``: a
+    safetensors file of this model's weights to start from (fine-tuning; relative to the config
+    file; ignored on ``--resume``, which loads the run's own checkpoint)."""
 
     name: str = "nafnet"
     options: dict[str, Any] = field(default_factory=dict)
+    init: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,10 @@ class DataConfig:
 
     ``mix`` maps a blur-generator name to its sampling weight (weights need not sum to 1).
     ``generators`` optionally maps a generator name to keyword options for its constructor.
-    Paths are relative to the config file's folder unless absolute.
+    Paths are relative to the config file's folder unless absolute. ``synthesis``: ``cpu`` makes
+    each pair in the DataLoader workers (:mod:`deblurkit.data.realistic`); ``device`` draws only the
+    random recipe there and blurs whole batches on the training device
+    (:mod:`deblurkit.data.device_synth`; for GPUs, where the CPU generators cannot keep up).
     """
 
     train_dir: str = "../shared/data/train"
@@ -67,6 +73,7 @@ class DataConfig:
     mix: dict[str, float] = field(default_factory=lambda: {"camera": 1.0})
     generators: dict[str, dict[str, Any]] = field(default_factory=dict)
     cache_images: bool = True
+    synthesis: Literal["cpu", "device"] = "cpu"
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,13 @@ class GanConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A whole training run. ``out_dir`` holds checkpoints and logs (default ``runs/<name>``)."""
+    """A whole training run. ``out_dir`` holds checkpoints and logs (default ``runs/<name>``).
+
+    ``time_budget_minutes``: stop after this much wall time (a checkpoint is saved) and fit the
+    learning-rate schedule to it: every ``log_every`` steps the schedule's horizon is re-estimated
+    from the recent step rate, so the cosine reaches its end when the time does (for lent machines;
+    such a run is not step-for-step reproducible, and ``steps`` is only an upper bound).
+    """
 
     name: str
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -165,6 +178,7 @@ class TrainConfig:
     log_every: int = 50
     checkpoint_every: int = 500
     checkpoint_minutes: float = 10.0
+    time_budget_minutes: float | None = None
     tensorboard: bool = True
     out_dir: str | None = None
     threads: int | None = None
@@ -191,6 +205,7 @@ _CHECKS: dict[str, Any] = {
     "log_every": lambda v: v >= 1,
     "checkpoint_every": lambda v: v >= 1,
     "checkpoint_minutes": lambda v: v > 0,
+    "time_budget_minutes": lambda v: v is None or v > 0,
     "threads": lambda v: v is None or v >= 1,
     "gan.n_critic": lambda v: v >= 1,
     "gan.gp_weight": lambda v: v >= 0,

@@ -64,9 +64,21 @@ def lr_factor(step: int, cfg, total_steps: int) -> float:
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(t, span) / span))
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg, total_steps: int):
-    """A ``LambdaLR`` applying :func:`lr_factor`."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg, total_steps))
+class Horizon:
+    """The number of steps a schedule spans, re-estimated during a time-budgeted run
+    (``time_budget_minutes``): ``int(h)`` is the current estimate."""
+
+    def __init__(self, steps: int):
+        self.steps = int(steps)
+
+    def __int__(self) -> int:
+        return self.steps
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg, total_steps: "int | Horizon"):
+    """A ``LambdaLR`` applying :func:`lr_factor`; ``total_steps`` an int or a :class:`Horizon`
+    (read at every step)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg, int(total_steps)))
 
 
 class EMA:
@@ -157,7 +169,7 @@ def _rng_state() -> dict[str, Any]:
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    np.random.set_state(("MT19937", n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
     py = state["python"]
     random.setstate((int(py["version"]), tuple(int(i) for i in py["ints"].tolist()), py["gauss"]))
 
@@ -407,6 +419,17 @@ class RunResult:
     val: dict[str, float]
 
 
+def _init_weights(model: nn.Module, path: Path) -> None:
+    """Load ``model.init`` (a safetensors state dict whose keys and shapes fit the model)."""
+    from ..errors import WeightsError
+    from ..models.weights import load_weights
+
+    try:
+        load_weights(model, path)
+    except WeightsError as exc:
+        raise ConfigError(f"model.init: {exc}") from None
+
+
 def _pick_device(cfg: TrainConfig) -> torch.device:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"{cfg.source}: device is 'cuda' but CUDA is not available here")
@@ -432,6 +455,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, dataset=None, max_steps: in
     if world > 1 and cfg.gan is not None:
         raise ConfigError(f"{cfg.source}: gan training runs in one process (WORLD_SIZE is {world}); "
                           "run it without torchrun")
+    if world > 1 and cfg.time_budget_minutes is not None:
+        raise ConfigError(f"{cfg.source}: time_budget_minutes stops each process on its own clock; "
+                          f"it cannot be used with {world} processes (WORLD_SIZE)")
     device = _pick_device(cfg)
     if world > 1 and not dist.is_initialized():
         if device.type == "cuda":
@@ -440,6 +466,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, dataset=None, max_steps: in
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
 
     run_dir = cfg.run_dir()
     ckpt = Checkpointer(run_dir, metadata={"arch": cfg.model.name, "options": json.dumps(cfg.model.options)})
@@ -453,13 +481,16 @@ def train(cfg: TrainConfig, *, resume: bool = False, dataset=None, max_steps: in
     np.random.seed(cfg.seed % 2**32)
     random.seed(cfg.seed)
     model = create(cfg.model.name, **cfg.model.options).to(device)
+    if cfg.model.init is not None and not resume:
+        _init_weights(model, resolve_path(cfg, cfg.model.init))
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     net = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = build_optimizer(model.parameters(), cfg.optim)
-    scheduler = build_scheduler(optimizer, cfg.optim, cfg.steps)
+    horizon = Horizon(cfg.steps)
+    scheduler = build_scheduler(optimizer, cfg.optim, horizon)
     ema = EMA(model, cfg.ema) if cfg.ema else None
     clipper = GradClipper(model, cfg.optim.clip_grad_norm, cfg.optim.clip_modules)
     loss_fn = build_loss([{"name": t.name, "weight": t.weight, **t.options} for t in cfg.loss])
@@ -469,7 +500,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, dataset=None, max_steps: in
     else:
         from .gan import build_gan_step
 
-        step_fn, extra = build_gan_step(cfg, model, loss_fn, optimizer, scheduler, clipper, ema, device)
+        step_fn, extra = build_gan_step(cfg, model, loss_fn, optimizer, scheduler, clipper, ema, device, horizon)
 
     start = 0
     if resume:
@@ -478,11 +509,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, dataset=None, max_steps: in
         from ..data.realistic import build_training_set
 
         dataset = build_training_set(cfg)
+    # a dataset may batch its own way and finish the batch on the device (data.synthesis: device)
+    collate = getattr(dataset, "collate", _collate)
+    realise = getattr(dataset, "realise", None)
     stop = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=cfg.data.batch_size // world,
         sampler=StepSampler(start, stop, cfg.data.batch_size, rank, world),
-        num_workers=cfg.data.num_workers, collate_fn=_collate,
+        num_workers=cfg.data.num_workers, collate_fn=collate,
         persistent_workers=False, prefetch_factor=4 if cfg.data.num_workers else None,
         # its own generator: creating the iterator draws a seed, which must not move the global RNG
         # (a resumed run creates it at another step; dropout and a GAN's penalty draw from that RNG)
@@ -509,21 +543,38 @@ def train(cfg: TrainConfig, *, resume: bool = False, dataset=None, max_steps: in
     val: dict[str, float] = {}
     last_save = time.monotonic()
     t0 = time.monotonic()
+    budget = None if cfg.time_budget_minutes is None else 60.0 * cfg.time_budget_minutes
+    last_mark = [start, 0.0]
     from tqdm import tqdm
 
     bar = tqdm(total=stop - start, initial=0, desc=cfg.name, disable=not (progress and is_main), dynamic_ncols=True)
     step = start
     try:
-        for step_i, (blur, sharp) in enumerate(loader):
+        for step_i, batch in enumerate(loader):
             step = start + step_i
-            blur, sharp = blur.to(device, non_blocking=True), sharp.to(device, non_blocking=True)
+            if realise is not None:
+                blur, sharp = realise(batch, device)
+            else:
+                blur, sharp = (t.to(device, non_blocking=True) for t in batch)
             if cfg.channels_last:
                 blur = blur.contiguous(memory_format=torch.channels_last)
             loss = step_fn(blur, sharp)
             losses.append(loss)
             done = step + 1
             bar.update(1)
+            out_of_time = False
+            if budget is not None:
+                elapsed = time.monotonic() - t0
+                out_of_time = elapsed >= budget
+                if done % cfg.log_every == 0 and done > start + cfg.log_every:
+                    # fit the schedule to the time left: horizon = done + remaining / recent rate
+                    rate = cfg.log_every / max(1e-6, elapsed - last_mark[1])
+                    horizon.steps = min(cfg.steps, done + int(max(0.0, budget - elapsed) * rate))
+                if done % cfg.log_every == 0:
+                    last_mark[:] = [done, elapsed]
             if not is_main:
+                if out_of_time:
+                    break
                 continue
             row: dict[str, Any] = {}
             if done % cfg.log_every == 0 or done == stop:
@@ -546,10 +597,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, dataset=None, max_steps: in
                             tb.add_scalar(k, float(v), done)
                     for k, v in getattr(step_fn, "last", {}).items():  # a GAN step's loss terms
                         tb.add_scalar(f"gan/{k}", v, done)
-            if (done % cfg.checkpoint_every == 0 or done == stop
+            if (done % cfg.checkpoint_every == 0 or done == stop or out_of_time
                     or time.monotonic() - last_save > 60 * cfg.checkpoint_minutes):
                 ckpt.save(done, model, optimizer, scheduler, ema, extra)
                 last_save = time.monotonic()
+            if out_of_time:
+                break
     finally:
         bar.close()
         if tb is not None:
@@ -572,7 +625,7 @@ def export_weights(run_dir: str | Path, out_path: str | Path, *, use_ema: bool =
 
 
 __all__ = [
-    "build_optimizer", "build_scheduler", "lr_factor", "EMA", "GradClipper", "Checkpointer", "CsvLog",
+    "build_optimizer", "build_scheduler", "Horizon", "lr_factor", "EMA", "GradClipper", "Checkpointer", "CsvLog",
     "read_log", "SupervisedStep", "validate", "load_val_pairs", "StepSampler", "train", "RunResult",
     "export_weights", "primary_output",
 ]

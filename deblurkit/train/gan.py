@@ -167,7 +167,7 @@ class GANStep:
 
 
 def build_gan_step(cfg: TrainConfig, model: nn.Module, loss_fn, optimizer, scheduler, clipper: GradClipper,
-                   ema: EMA | None, device) -> tuple[GANStep, dict[str, Any]]:
+                   ema: EMA | None, device, horizon=None) -> tuple[GANStep, dict[str, Any]]:
     """Build the discriminator, its optimizer / scheduler / clipper and the perceptual loss of
     ``cfg.gan``, and the :class:`GANStep` around the generator's parts.
 
@@ -191,7 +191,7 @@ def build_gan_step(cfg: TrainConfig, model: nn.Module, loss_fn, optimizer, sched
                                   min_lr=cfg.optim.min_lr * g.d_lr / cfg.optim.lr,
                                   clip_grad_norm=g.d_clip_grad_norm, clip_modules={})
     d_optimizer = build_optimizer(disc.parameters(), d_optim)
-    d_scheduler = build_scheduler(d_optimizer, d_optim, cfg.steps)
+    d_scheduler = build_scheduler(d_optimizer, d_optim, cfg.steps if horizon is None else horizon)
     d_clipper = GradClipper(disc, g.d_clip_grad_norm, {})
     perceptual = None
     if g.perceptual_weight > 0:

@@ -16,7 +16,7 @@ from torch import nn
 import deblurkit.infer.api as api
 from deblurkit.errors import ConfigError, ImageError, WeightsError
 from deblurkit.infer import deblur, get_runner
-from deblurkit.infer.backends import AutoRunner, OnnxRunner, TorchRunner
+from deblurkit.infer.backends import OnnxRunner, TorchRunner
 
 
 class Affine(nn.Module):
@@ -169,9 +169,9 @@ def test_named_models_are_loaded_once(monkeypatch):
     assert np.allclose(out, 0.5)
     runner = get_runner("toy", backend="torch")
     assert isinstance(runner, TorchRunner) and runner is get_runner("toy", backend="torch")
-    auto = get_runner("toy")  # default backend on the CPU: onnxruntime, torch for small images
-    assert isinstance(auto, AutoRunner) and auto is get_runner("toy")
-    assert isinstance(auto.onnx_runner, OnnxRunner)
+    auto = get_runner("toy")  # default backend on the CPU: torch, channels-last
+    assert isinstance(auto, TorchRunner) and auto.channels_last and auto is get_runner("toy")
+    assert isinstance(get_runner("toy", backend="onnxruntime"), OnnxRunner)
 
 
 @pytest.mark.parametrize("bad,match", [
