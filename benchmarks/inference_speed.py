@@ -10,10 +10,10 @@ Linear, counted by ``deblurkit.infer.profile.count_macs``), and the median wall 
 rounding included; start-up, model loading and ONNX export excluded) for:
 
 - torch eager fp32 (the baseline of the ``time vs torch fp32`` column, same run),
-- torch eager fp32 with channels-last memory layout,
+- torch eager fp32 with channels-last memory layout: what ``deblur`` and ``deblurkit deblur`` use
+  on the CPU by default (backend ``"auto"``),
 - torch eager with bf16 autocast on the CPU,
-- onnxruntime (exported with dynamic H/W, checked against torch; graph optimisation ALL): what
-  ``deblur`` and ``deblurkit deblur`` use on the CPU by default (backend ``"auto"``).
+- onnxruntime (exported with dynamic H/W, checked against torch; graph optimisation ALL).
 
 A configuration whose time, estimated from a 320 x 180 run (x16) or measured by the full-size
 warm-up call, exceeds ``--limit`` seconds is reported as ``skipped: > LIMIT s`` with that figure.
@@ -43,15 +43,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deblurkit.infer import count_macs, count_parameters, deblur  # noqa: E402
-from deblurkit.infer.backends import OnnxRunner, TorchRunner, export_onnx  # noqa: E402
+from deblurkit.infer.backends import OnnxRunner, TorchRunner, export_onnx, finest_output  # noqa: E402
 
 H, W = 720, 1280
 
 VARIANTS = {
-    "torch fp32": lambda m: TorchRunner(m),
-    "torch fp32 channels_last": lambda m: TorchRunner(m, channels_last=True),
-    "torch bf16 autocast": lambda m: TorchRunner(m, autocast_dtype=torch.bfloat16),
-    "onnxruntime fp32 (deblur's CPU default)": lambda m: OnnxRunner(export_onnx(m)),
+    # multi-scale models return a list: time the full-resolution output, as deblur() does
+    "torch fp32": lambda m: TorchRunner(finest_output(m)),
+    "torch fp32 channels_last (deblur's CPU default)": lambda m: TorchRunner(finest_output(m), channels_last=True),
+    "torch bf16 autocast": lambda m: TorchRunner(finest_output(m), autocast_dtype=torch.bfloat16),
+    "onnxruntime fp32": lambda m: OnnxRunner(export_onnx(m)),
 }
 
 

@@ -31,7 +31,7 @@ __all__ = ["MODELS", "ModelSpec", "register", "create", "list_models", "load_pre
 
 # --- nafnet (Chen et al., "Simple Baselines for Image Restoration", ECCV 2022) ----------------
 _NAFNET_PAPER = "L. Chen, X. Chu, X. Zhang, J. Sun, Simple Baselines for Image Restoration, ECCV 2022"
-_NAFNET_BASE = {"in_channels": 3, "dw_expand": 2, "ffn_expand": 2, "pad_mode": "reflect"}
+_NAFNET_BASE = {"in_channels": 3, "dw_expand": 2, "ffn_expand": 2, "pad_mode": "reflect", "identity_init": True}
 _NAFNET_TINY = {"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1],
                 "pixel_unshuffle": 1}
 # The CPU-fast default (2.2 M parameters): a space-to-depth stem so that no block runs at full

@@ -150,13 +150,17 @@ class NAFNet(nn.Module):
             reflect) or ``"replicate"``, used to pad to a multiple of
             ``pixel_unshuffle * 2 ** len(enc_blocks)``.
 
+        identity_init: start the last convolution at zero (default; a deblurkit choice, the paper
+            initialises it at random), so the untrained network is the identity: a deblurring
+            model must not harm sharp photos, and training from the identity skips the first few
+            hundred steps that a random residual spends undoing its own noise (docs/training.md).
     The output is ``input + residual``; it is not clamped (callers clamp for display/saving).
     """
 
     def __init__(self, in_channels: int = 3, width: int = 16,
                  enc_blocks: Sequence[int] = (1, 1, 1, 8), middle_blocks: int = 1,
                  dec_blocks: Sequence[int] = (1, 1, 1, 1), dw_expand: int = 2, ffn_expand: int = 2,
-                 pixel_unshuffle: int = 1, pad_mode: str = "reflect") -> None:
+                 pixel_unshuffle: int = 1, pad_mode: str = "reflect", identity_init: bool = True) -> None:
         super().__init__()
         for name, v, lo in (("in_channels", in_channels, 1), ("width", width, 1),
                             ("middle_blocks", middle_blocks, 0), ("dw_expand", dw_expand, 1),
@@ -200,6 +204,12 @@ class NAFNet(nn.Module):
             self.ending = nn.Conv2d(width, in_channels, 3, padding=1)
         else:
             self.ending = nn.Sequential(nn.Conv2d(width, in_channels * r * r, 3, padding=1), nn.PixelShuffle(r))
+        if not isinstance(identity_init, bool):
+            raise ConfigError(f"nafnet option identity_init: expected true or false, got {identity_init!r}")
+        if identity_init:  # the untrained network returns its input (see the class docstring)
+            last = self.ending if r == 1 else self.ending[0]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2], x.shape[-1]

@@ -92,6 +92,15 @@ def test_block_is_identity_at_init_and_not_after_training_scales_move():
     assert not torch.allclose(block(x), x)
 
 
+def test_untrained_network_is_the_identity_unless_asked_otherwise():
+    x = torch.rand(2, 3, 21, 30)
+    torch.testing.assert_close(NAFNet(**TINY)(x), x, rtol=0, atol=0)
+    torch.testing.assert_close(models.create("nafnet")(x), x, rtol=0, atol=0)
+    assert (NAFNet(**TINY, identity_init=False)(x) - x).abs().max() > 1e-4
+    with pytest.raises(ConfigError, match="identity_init"):
+        NAFNet(**TINY, identity_init=1)
+
+
 def test_zero_ending_gives_the_input_back_exactly():
     net = NAFNet(**TINY)
     _randomise(net)

@@ -14,7 +14,8 @@ from deblurkit.errors import ConfigError, DeblurkitError
 from deblurkit.train import engine as E
 from deblurkit.train.config import config_from_dict, load_config
 
-TINY = {"name": "nafnet", "options": {"width": 4, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]}}
+TINY = {"name": "nafnet", "options": {"width": 4, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1],
+                                    "identity_init": False}}
 
 
 class PairSet(torch.utils.data.Dataset):
