@@ -179,6 +179,11 @@ def run(args: argparse.Namespace) -> int:
                         else min(DEFAULT_OVERLAP, args.tile // 4))
     elif args.overlap is not None:
         raise ConfigError(f"overlap: --overlap {args.overlap} needs --tile N")
+    from ..estimation import is_estimator
+
+    if is_estimator(args.model) and args.tile is not None:  # an option error, not a file's: refuse up front
+        raise ConfigError(f"tile: --model {args.model} is a kernel estimator, which estimates one blur from "
+                          f"the whole image and is never tiled (got --tile {args.tile}); drop --tile/--overlap")
     if not 1 <= args.quality <= 100:
         raise ConfigError(f"quality: expected 1-100, got {args.quality}")
     if os.sep in args.suffix or (os.altsep and os.altsep in args.suffix):

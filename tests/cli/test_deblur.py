@@ -181,6 +181,7 @@ def test_onnxruntime_backend(tmp_path, rng, monkeypatch):
     (["--tile", "16", "--overlap", "8"], "tile: side 16"),
     (["--overlap", "8"], "needs --tile"),
     (["--model", "nonexistent"], "unknown name 'nonexistent'"),
+    (["--model", "classical", "--tile", "256"], "tile: --model classical is a kernel estimator"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, rng, capsys, argv, match):
     if "cuda" in argv and torch.cuda.is_available():
