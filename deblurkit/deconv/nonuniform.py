@@ -15,6 +15,9 @@ with ``D`` the forward differences with a zero-flux (Neumann) border. ``A^T`` is
 adjoint when given (:func:`deblurkit.blur.nonuniform.blur_motion_field_adjoint`), otherwise the
 vector-Jacobian product of ``A`` from torch autograd (exact, since ``A`` is linear). Each
 ``(sample, channel)`` plane is an independent system with its own CG step sizes.
+:func:`deconv_motion_field` builds ``A`` and ``A^T`` once
+(:class:`deblurkit.blur.nonuniform.MotionFieldOperator`: a sparse matrix for fields with few
+distinct motion vectors), since CG applies each of them once per iteration.
 """
 
 from __future__ import annotations
@@ -141,7 +144,11 @@ def deconv_motion_field(blurred, u, v, *, weight: float = L2_GRADIENT_WEIGHT,
                         iterations: int = 100, tol: float = 1e-4, samples: int | None = None,
                         boundary: str = "replicate"):
     """Non-uniform deconvolution given a per-pixel motion field (Gong et al. 2017, survey eq.
-    13-16): :func:`deconv_linear` with ``A = blur_motion_field(., u, v, samples, boundary)``.
+    13-16): :func:`deconv_linear` with ``A = blur_motion_field(., u, v, samples, boundary)``
+    and its explicit adjoint, both applied through
+    :class:`deblurkit.blur.nonuniform.MotionFieldOperator` (a sparse matrix built once when the
+    field takes few distinct vectors, e.g. the label fields of Sun et al. 2015 and Gong et al.
+    2017; otherwise the gather / splat functions themselves).
 
     Args:
         blurred: torch ``(B, C, H, W)`` float32/float64 (any device), values nominally in
@@ -164,16 +171,11 @@ def deconv_motion_field(blurred, u, v, *, weight: float = L2_GRADIENT_WEIGHT,
         raise ImageError("blurred: deconv_motion_field takes a torch tensor (B, C, H, W); "
                           f"got {type(blurred).__name__}")
     x, _ = as_image(blurred)
-    # the field, samples and boundary are checked by blur_motion_field on its first call
-
-    def forward(image: torch.Tensor) -> torch.Tensor:
-        return nonuniform.blur_motion_field(image, u, v, samples=samples, boundary=boundary)
-
-    explicit = getattr(nonuniform, "blur_motion_field_adjoint", None)
-    adjoint = None
-    if explicit is not None:
-        def adjoint(y: torch.Tensor) -> torch.Tensor:
-            return explicit(y, u, v, samples=samples, boundary=boundary)
-
-    return deconv_linear(x, forward, adjoint=adjoint, weight=weight, iterations=iterations,
-                         tol=tol)
+    # cheap checks first (deconv_linear repeats them), then the field, samples and boundary,
+    # checked while the operator is built once for all 2 x iterations applications
+    positive(weight, "weight")
+    count(iterations, "iterations")
+    positive(tol, "tol")
+    operator = nonuniform.MotionFieldOperator(u, v, x, samples=samples, boundary=boundary)
+    return deconv_linear(x, operator.forward, adjoint=operator.adjoint, weight=weight,
+                         iterations=iterations, tol=tol)

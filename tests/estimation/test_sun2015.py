@@ -391,3 +391,96 @@ def test_registry_factory(tmp_path, monkeypatch, camera):
     monkeypatch.setattr(registry, "weights_registry", lambda: {})
     with pytest.raises(WeightsError, match="not in the weights registry"):
         S.load()
+
+
+# --------------------------------------------------------------------------------------------
+# the faster pipeline computes what the straightforward code computed (issue 4 speed work)
+# --------------------------------------------------------------------------------------------
+
+def test_extend_probabilities_equals_the_scatter_add_to_the_bit():
+    rng = np.random.default_rng(11)
+    p = rng.random((4, 7, 5, 73))
+    p /= p.sum(-1, keepdims=True)
+    flat = p.reshape(-1, 5 * 73) / 5
+    ref = np.zeros((flat.shape[0], 361))
+    np.add.at(ref.T, S.rotation_label_map().ravel(), flat.T)       # the previous formulation
+    ours = S.extend_probabilities(p)
+    assert ours.shape == (4, 7, 361)
+    assert np.array_equal(ours.reshape(-1, 361), ref)
+    assert np.array_equal(S.extend_probabilities(torch.from_numpy(p)), ours)
+
+
+@pytest.mark.parametrize("stride, step", [(4, 4), (8, 4), (4, 1), (8, 3)])
+def test_gaussian_confidence_equals_a_dense_contraction(stride, step):
+    """The banded sparse products equal the dense double sum of eq. 11 (numpy einsum)."""
+    rng = np.random.default_rng(stride + step)
+    h, w = 37, 53
+    cy, cx = np.arange(0, h, stride), np.arange(0, w, stride)
+    qy, qx = S.lattice(h, step), S.lattice(w, step)
+    probs = rng.random((len(cy), len(cx), 9))
+    probs /= probs.sum(-1, keepdims=True)
+    wy = np.exp(-0.5 * ((qy[:, None] - cy[None]) / 5.0) ** 2) * (np.abs(qy[:, None] - cy) <= 15)
+    wx = np.exp(-0.5 * ((qx[:, None] - cx[None]) / 5.0) ** 2) * (np.abs(qx[:, None] - cx) <= 15)
+    ref = np.einsum("ij,kl,jlc->ikc", wy, wx, probs) / (wy.sum(1)[:, None, None]
+                                                        * wx.sum(1)[None, :, None])
+    ours = S.gaussian_confidence(probs, cy, cx, qy, qx, sigma=5.0)
+    np.testing.assert_allclose(ours, ref, rtol=1e-13, atol=0)
+
+
+def test_smallest_equals_a_stable_argsort_with_ties():
+    rng = np.random.default_rng(12)
+    values = rng.integers(0, 6, (9, 11, 40)).astype(np.float64)    # many ties at every cut
+    values[0, 0] = 1.0                                             # all tied
+    values[1, 1, :] = np.arange(40)[::-1]
+    values[2, 2, -3:] = -1.0                                       # ties among the smallest
+    for k in (1, 3, 12, 39, 40, 55):
+        ref = np.argsort(values, axis=2, kind="stable")[:, :, :k]
+        assert np.array_equal(S._smallest(values, k), ref), k
+    real = rng.random((6, 7, 361))
+    assert np.array_equal(S._smallest(real, 12),
+                          np.argsort(real, axis=2, kind="stable")[:, :, :12])
+
+
+def test_read_map_equals_the_bilinear_expression_to_the_bit():
+    rng = np.random.default_rng(13)
+    prob = torch.from_numpy(rng.random((1, 6, 9, 13)))
+    fx = rng.uniform(-2, 15, (5, 7))                              # clamped outside the map
+    fy = rng.uniform(-2, 11, (5, 7))
+    fx[0, :3], fy[0, :3] = [0.0, 12.0, 4.0], [0.0, 8.0, 3.0]      # integer reads are exact
+    m = prob[0].permute(1, 2, 0).numpy()
+    cx, cy = np.clip(fx, 0, 12), np.clip(fy, 0, 8)
+    x0, y0 = np.floor(cx).astype(int), np.floor(cy).astype(int)
+    x1, y1 = np.minimum(x0 + 1, 12), np.minimum(y0 + 1, 8)
+    ax, ay = (cx - x0)[..., None], (cy - y0)[..., None]
+    ref = ((1 - ay) * ((1 - ax) * m[y0, x0] + ax * m[y0, x1])
+           + ay * ((1 - ax) * m[y1, x0] + ax * m[y1, x1]))
+    assert np.array_equal(S._read_map(prob, fx, fy), ref)
+    assert np.array_equal(S._read_map(prob, fx, fy)[0, 1], m[8, 12])
+    out = np.zeros((5, 7, 3, 6))
+    S._read_map(prob, fx, fy, out=out[:, :, 1])
+    assert np.array_equal(out[:, :, 1], ref) and not out[:, :, 0].any()
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 10, 12), (1, 4, 11, 9), (1, 1, 3, 2)])
+def test_fast_max_pool_equals_max_pool2d(shape):
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(14))
+    ref = torch.nn.functional.max_pool2d(x, 2)
+    assert torch.equal(S._max_pool2(x), ref)
+    xr = x.clone().requires_grad_()                                 # autograd: max_pool2d
+    out = S._max_pool2(xr)
+    assert torch.equal(out, ref) and out.grad_fn is not None
+
+
+def test_network_without_autograd_equals_with_autograd(rng):
+    """The pooling/ReLU order and the strided pooling used without autograd change no value."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        net = S.create_network("cpu").eval()
+    x = torch.from_numpy(rng.standard_normal((1, 1, 61, 75)).astype(np.float32))
+    with torch.no_grad():
+        fast = net(x)
+    slow = net(x.clone().requires_grad_())
+    c1 = torch.nn.functional.max_pool2d(torch.relu(net.c1(x)), 2)     # the paper's order
+    c3 = torch.nn.functional.max_pool2d(torch.relu(net.c3(c1)), 2)
+    ref = net.s6(torch.relu(net.f5(c3)))
+    assert torch.equal(fast, slow.detach()) and torch.equal(fast, ref.detach())
