@@ -74,7 +74,7 @@ def test_shipped_configs_load():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2] / "configs"
-    files = sorted(root.glob("*.yaml"))
+    files = sorted(root.rglob("*.yaml"))  # configs/gpu/ too
     assert files, "configs/ holds no YAML"
     from deblurkit.models import create
     from deblurkit.models.discriminators import create_discriminator
