@@ -65,6 +65,9 @@ def data(tmp_path, monkeypatch, rng):
 def small(st, monkeypatch):
     """Every model at its tiny size, times and MACs at 64x48 instead of 1280x720."""
     monkeypatch.setattr(st, "build", lambda name, size: models.create(name, size="tiny"))
+    # no shipped weights either: every model is tiny here (the shipped default is not)
+    monkeypatch.setattr(models, "resolve_weights_entry",
+                        lambda name: (_ for _ in ()).throw(WeightsError(f"model {name!r}: none shipped")))
     monkeypatch.setattr(st, "H", 48)
     monkeypatch.setattr(st, "W", 64)
     return st
