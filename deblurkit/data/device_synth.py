@@ -139,14 +139,9 @@ class Recipe:
                                 rng.uniform(0.15, 0.4) * win, rng.uniform(0.15, 0.4) * win,
                                 rng.uniform(0, math.pi)], np.float32)
             r["objrot"] = int(rng.integers(0, 4))
-            ext = float(rng.uniform(*gen.extent))
-            ang = float(rng.uniform(0, 2 * math.pi))
-            steps = max(3, int(math.ceil(ext)) + 1) | 1
-            t = np.linspace(-0.5, 0.5, steps)
-            bend = float(rng.uniform(-0.15, 0.15)) * ext
-            path = np.stack([t * ext * math.cos(ang) - 4 * bend * t * t * math.sin(ang),
-                             t * ext * math.sin(ang) + 4 * bend * t * t * math.cos(ang)], axis=1)
-            warp = sampling_matrices(_translations(path), win, 1.0)
+            from .realistic import object_path
+
+            warp = sampling_matrices(_translations(object_path(gen.extent, rng)), win, 1.0)
             if rng.random() < 0.4:
                 bg = random_camera_trajectory(seed(), steps=16, max_translation=float(rng.uniform(1.0, 6.0)) / 2,
                                               max_rotation_deg=0.0)

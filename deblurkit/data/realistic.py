@@ -156,6 +156,18 @@ def _soft_ellipse(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip((1.0 - r) / edge, 0.0, 1.0)[:, :, None].astype(np.float32)
 
 
+def object_path(extent: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+    """A moving object's path: ``(T, 2)`` pixel offsets ``[x, y]``, T odd, the middle one 0; a
+    straight or slightly bent stroke of length drawn from ``extent`` in a random direction."""
+    ext = float(rng.uniform(*extent))
+    ang = float(rng.uniform(0, 2 * math.pi))
+    steps = max(3, int(math.ceil(ext)) + 1) | 1
+    t = np.linspace(-0.5, 0.5, steps)
+    bend = float(rng.uniform(-0.15, 0.15)) * ext
+    return np.stack([t * ext * math.cos(ang) - 4 * bend * t * t * math.sin(ang),
+                     t * ext * math.sin(ang) + 4 * bend * t * t * math.cos(ang)], axis=1)
+
+
 @dataclass(frozen=True)
 class ObjectMotionBlur:
     """A moving object over a background (non-uniform blur with a motion boundary).
@@ -179,14 +191,8 @@ class ObjectMotionBlur:
         lin = _boost_highlights(_lin(window), rng, self.highlight_prob, self.highlight_gain)
         obj = np.ascontiguousarray(np.rot90(lin[::-1], k=int(rng.integers(0, 4)))) if h == w else lin[::-1, ::-1].copy()
         mask = _soft_ellipse(h, w, rng)
-        ext = float(rng.uniform(*self.extent))
-        ang = float(rng.uniform(0, 2 * math.pi))
-        steps = max(3, int(math.ceil(ext)) + 1) | 1
-        t = np.linspace(-0.5, 0.5, steps)
-        bend = float(rng.uniform(-0.15, 0.15)) * ext
-        traj = np.stack([t * ext * math.cos(ang) - 4 * bend * t * t * math.sin(ang),
-                         t * ext * math.sin(ang) + 4 * bend * t * t * math.cos(ang),
-                         np.zeros_like(t)], axis=1)
+        path = object_path(self.extent, rng)
+        traj = np.concatenate([path, np.zeros((len(path), 1))], axis=1)
         stack = np.concatenate([obj * mask, mask], axis=2)
         moved = _from_t(blur_camera_trajectory(_to_t(stack), traj, linear_light=False, boundary="zeros", max_step=1.0))
         fg, cover = moved[:, :, :-1], moved[:, :, -1:]
