@@ -11,39 +11,16 @@ from skimage.transform import pyramid_gaussian
 
 from deblurkit import models
 from deblurkit.errors import ConfigError, ImageError
-from deblurkit.models import registry
 from deblurkit.models import nah2017 as nah
 from deblurkit.models.nah2017 import DeepDeblur, gaussian_pyramid, pad_to_multiple
 from deblurkit.train.losses import multiscale_content_loss
+from model_helpers import count_params, randomise
 
 
 @pytest.fixture
-def registered(monkeypatch):
-    """The registration block given to the lead for models/__init__.py, in a private registry."""
-    monkeypatch.setattr(registry, "MODELS", {})
-    registry.register(registry.ModelSpec(
-        name="nah2017",
-        constructor=nah.DeepDeblur,
-        defaults=nah.DEFAULTS,
-        description="DeepDeblur: 3-scale Gaussian pyramid, ResBlocks, up-convolution between scales",
-        paper=nah.PAPER,
-        sizes={"paper": nah.PAPER_SIZE, "cpu": nah.CPU_SIZE, "tiny": nah.TINY_SIZE},
-    ))
+def registered():
+    """The model's name in the real registry (deblurkit/models/__init__.py)."""
     return "nah2017"
-
-
-def _count(**options) -> int:
-    with torch.device("meta"):
-        net = DeepDeblur(**options)
-    return sum(p.numel() for p in net.parameters())
-
-
-def _randomise(net: torch.nn.Module, std: float = 0.05, seed: int = 0) -> torch.nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * std)
-    return net
 
 
 # ------------------------------------------------------------------------------ Gaussian pyramid
@@ -94,7 +71,7 @@ def test_grey_images_and_other_scale_counts():
 def test_coarse_scales_feed_the_fine_one():
     """The coarser estimate reaches the finest output through the up-convolution (paper Fig. 4)."""
     torch.manual_seed(0)
-    net = _randomise(DeepDeblur(**nah.TINY_SIZE))
+    net = randomise(DeepDeblur(**nah.TINY_SIZE))
     x = torch.rand(1, 3, 16, 16)
     before = net(x)
     with torch.no_grad():
@@ -137,12 +114,12 @@ def test_paper_size_has_the_published_parameter_count():
     upconvs = 2 * conv(3, 3, 5)
     by_hand = 3 * per_scale + heads + upconvs
     assert by_hand == 11_719_953
-    assert _count(**nah.PAPER_SIZE) == by_hand
-    assert _count(**nah.PAPER_SIZE) == pytest.approx(11.7e6, rel=0.01)  # target: within 10 %
+    assert count_params(DeepDeblur, **nah.PAPER_SIZE) == by_hand
+    assert count_params(DeepDeblur, **nah.PAPER_SIZE) == pytest.approx(11.7e6, rel=0.01)  # target: within 10 %
 
 
 def test_cpu_size_is_small():
-    assert 0.05e6 < _count(**nah.CPU_SIZE) < 0.5e6
+    assert 0.05e6 < count_params(DeepDeblur, **nah.CPU_SIZE) < 0.5e6
 
 
 # ------------------------------------------------------------------------------------ eq. 23
@@ -188,7 +165,7 @@ def test_bad_inputs_are_refused():
 
 def test_registered_sizes_build_and_default_to_the_cpu_size(registered):
     assert models.model_options(registered)["channels"] == nah.CPU_SIZE["channels"]
-    assert _count(**models.model_options(registered, size="paper")) == 11_719_953
+    assert count_params(DeepDeblur, **models.model_options(registered, size="paper")) == 11_719_953
     with pytest.raises(ConfigError, match="unknown option"):
         models.create(registered, width=3)
 
@@ -197,7 +174,7 @@ def test_registered_sizes_build_and_default_to_the_cpu_size(registered):
 def test_model_contract(registered, size):
     """As tests/models/test_all_models.py: odd sizes, batch 2, finite, gradient on every parameter."""
     torch.manual_seed(0)
-    net = _randomise(models.create(registered, size=size))
+    net = randomise(models.create(registered, size=size))
     x = torch.rand(2, 3, 37, 53)
     out = net(x)
     assert out[0].shape == x.shape and torch.isfinite(out[0]).all()
@@ -224,20 +201,9 @@ def test_a_few_steps_reduce_eq23_on_a_fixed_pair():
     assert losses[-1] < losses[0], losses
 
 
-class _Prediction(torch.nn.Module):
-    """The full-size output only, as an inference runner uses it (``out[0]``)."""
-
-    def __init__(self, net: torch.nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)[0]
-
-
 def test_onnx_export_of_the_prediction_keeps_h_and_w_dynamic():
     """export_onnx traces at one odd size and checks onnxruntime against torch at other sizes."""
-    from deblurkit.infer.backends import export_onnx
+    from deblurkit.infer.backends import export_onnx, finest_output
 
     torch.manual_seed(0)
-    assert export_onnx(_Prediction(_randomise(DeepDeblur(**nah.TINY_SIZE)).eval()))
+    assert export_onnx(finest_output(randomise(DeepDeblur(**nah.TINY_SIZE)).eval()))

@@ -10,41 +10,18 @@ import torch
 
 from deblurkit import models
 from deblurkit.errors import ConfigError, ImageError
-from deblurkit.models import registry
 from deblurkit.models import noroozi2017 as nor
 from deblurkit.models.noroozi2017 import NorooziLoss, NorooziNet, noroozi_loss
 from deblurkit.train.losses import multiscale_euclidean_loss
+from model_helpers import count_params, randomise
 
 TINY = nor.TINY_SIZE
 
 
 @pytest.fixture
-def registered(monkeypatch):
-    """The registration block given to the lead for models/__init__.py, in a private registry."""
-    monkeypatch.setattr(registry, "MODELS", {})
-    registry.register(registry.ModelSpec(
-        name="noroozi2017",
-        constructor=nor.NorooziNet,
-        defaults=nor.DEFAULTS,
-        description="Noroozi et al.: three pyramid stages, residuals added at 1/4, 1/2 and 1",
-        paper=nor.PAPER,
-        sizes={"paper": nor.PAPER_SIZE, "cpu": nor.CPU_SIZE, "tiny": nor.TINY_SIZE},
-    ))
+def registered():
+    """The model's name in the real registry (deblurkit/models/__init__.py)."""
     return "noroozi2017"
-
-
-def _count(**options) -> int:
-    with torch.device("meta"):
-        net = NorooziNet(**options)
-    return sum(p.numel() for p in net.parameters())
-
-
-def _randomise(net: torch.nn.Module, std: float = 0.05, seed: int = 0) -> torch.nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * std)
-    return net
 
 
 # -------------------------------------------------------------------------------------- shapes
@@ -63,7 +40,7 @@ def test_each_stage_adds_its_residual_to_the_blurred_image_at_its_scale():
     """With the residual heads at zero, stage k returns the blurred image at 1, 1/2, 1/4: the
     input, its 2x2 block means and (bilinear 1/4) the means of the central 2x2 of each 4x4 block."""
     torch.manual_seed(0)
-    net = _randomise(NorooziNet(**TINY))
+    net = randomise(NorooziNet(**TINY))
     with torch.no_grad():
         for head in net.heads:
             head.weight.zero_()
@@ -80,7 +57,7 @@ def test_each_stage_adds_its_residual_to_the_blurred_image_at_its_scale():
 
 def test_the_coarser_estimate_feeds_the_next_stage():
     torch.manual_seed(0)
-    net = _randomise(NorooziNet(**TINY))
+    net = randomise(NorooziNet(**TINY))
     x = torch.rand(1, 3, 16, 16)
     before = net(x)
     with torch.no_grad():
@@ -110,11 +87,11 @@ def test_paper_size_parameter_count_derived_by_hand():
         dec += conv(ch[lvl + 1], ch[lvl], 4)  # up
         dec += conv(2 * ch[lvl] + extra, ch[lvl]) + conv(ch[lvl], ch[lvl])  # fuse
         dec += ch[lvl] * 3 * 9 + 3  # head
-    assert _count(**nor.PAPER_SIZE) == enc + dec == 9_782_217
+    assert count_params(NorooziNet, **nor.PAPER_SIZE) == enc + dec == 9_782_217
 
 
 def test_cpu_size_is_small():
-    assert 0.2e6 < _count(**nor.CPU_SIZE) < 2e6
+    assert 0.2e6 < count_params(NorooziNet, **nor.CPU_SIZE) < 2e6
 
 
 # ------------------------------------------------------------------------------------ eq. 21
@@ -193,14 +170,14 @@ def test_bad_inputs_are_refused():
 
 def test_registered_sizes(registered):
     assert models.model_options(registered)["norm"] == "none"
-    assert _count(**models.model_options(registered, size="paper")) == 9_782_217
+    assert count_params(NorooziNet, **models.model_options(registered, size="paper")) == 9_782_217
 
 
 @pytest.mark.parametrize("size", [None, "tiny"])
 def test_model_contract(registered, size):
     """As tests/models/test_all_models.py: odd sizes, batch 2, finite, gradient on every parameter."""
     torch.manual_seed(0)
-    net = _randomise(models.create(registered, size=size))
+    net = randomise(models.create(registered, size=size))
     x = torch.rand(2, 3, 37, 53)
     out = net(x)
     assert out[0].shape == x.shape and torch.isfinite(out[0]).all()
@@ -227,20 +204,9 @@ def test_a_few_steps_reduce_eq21_on_a_fixed_pair():
     assert losses[-1] < losses[0], losses
 
 
-class _Prediction(torch.nn.Module):
-    """The full-size output only, as an inference runner uses it (``out[0]``)."""
-
-    def __init__(self, net: torch.nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)[0]
-
-
 def test_onnx_export_of_the_prediction_keeps_h_and_w_dynamic():
     """export_onnx traces at one odd size and checks onnxruntime against torch at other sizes."""
-    from deblurkit.infer.backends import export_onnx
+    from deblurkit.infer.backends import export_onnx, finest_output
 
     torch.manual_seed(0)
-    assert export_onnx(_Prediction(_randomise(NorooziNet(**TINY)).eval()))
+    assert export_onnx(finest_output(randomise(NorooziNet(**TINY)).eval()))

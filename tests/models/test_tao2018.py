@@ -11,43 +11,20 @@ import torch.nn.functional as F
 
 from deblurkit import models
 from deblurkit.errors import ConfigError, ImageError
-from deblurkit.models import registry
 from deblurkit.models import tao2018 as tao
 from deblurkit.models.tao2018 import ConvGRUCell, ConvLSTMCell, ConvRNNCell, SRNDeblurNet
 from deblurkit.train.engine import GradClipper
 from deblurkit.train.losses import multiscale_euclidean_loss
+from model_helpers import count_params, randomise
 
 TINY = tao.TINY_SIZE
 RECURRENT = ["convlstm", "convgru", "rnn", "none"]
 
 
 @pytest.fixture
-def registered(monkeypatch):
-    """The registration block given to the lead for models/__init__.py, in a private registry."""
-    monkeypatch.setattr(registry, "MODELS", {})
-    registry.register(registry.ModelSpec(
-        name="tao2018",
-        constructor=tao.SRNDeblurNet,
-        defaults=tao.DEFAULTS,
-        description="SRN-DeblurNet: encoder / ConvLSTM / decoder shared across 3 scales",
-        paper=tao.PAPER,
-        sizes={"paper": tao.PAPER_SIZE, "cpu": tao.CPU_SIZE, "tiny": tao.TINY_SIZE},
-    ))
+def registered():
+    """The model's name in the real registry (deblurkit/models/__init__.py)."""
     return "tao2018"
-
-
-def _count(**options) -> int:
-    with torch.device("meta"):
-        net = SRNDeblurNet(**options)
-    return sum(p.numel() for p in net.parameters())
-
-
-def _randomise(net: torch.nn.Module, std: float = 0.05, seed: int = 0) -> torch.nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * std)
-    return net
 
 
 # -------------------------------------------------------------------------------------- shapes
@@ -67,7 +44,7 @@ def test_every_recurrent_option_runs_on_odd_sizes(recurrent, h, w):
 
 @pytest.mark.parametrize("recurrent", RECURRENT)
 def test_parameter_count_does_not_depend_on_the_number_of_scales(recurrent):
-    counts = {_count(**{**tao.PAPER_SIZE, "recurrent": recurrent, "n_scales": n}) for n in (1, 2, 3, 5)}
+    counts = {count_params(SRNDeblurNet, **{**tao.PAPER_SIZE, "recurrent": recurrent, "n_scales": n}) for n in (1, 2, 3, 5)}
     assert len(counts) == 1
 
 
@@ -85,7 +62,7 @@ def test_the_coarsest_scale_is_the_shared_network_on_the_downsampled_image():
     """Eq. 18 at i = n: I_n = Net_SR(B_n, B_n, h = 0). A 1-scale SRN with the same weights, fed the
     1/4 image, must give the 3-scale model's coarsest output exactly."""
     torch.manual_seed(0)
-    net3 = _randomise(SRNDeblurNet(**TINY))
+    net3 = randomise(SRNDeblurNet(**TINY))
     net1 = SRNDeblurNet(**{**TINY, "n_scales": 1})
     net1.load_state_dict(net3.state_dict())
     x = torch.rand(2, 3, 64, 48)
@@ -184,16 +161,16 @@ def test_paper_size_parameter_counts():
     edges = conv(6, 32, 5) + conv(32, 64, 5) + conv(64, 128, 5) + conv(128, 64, 4) + conv(64, 32, 4) \
         + conv(32, 3, 5)
     lstm = conv(256, 4 * 128, 3)
-    assert _count(**{**tao.PAPER_SIZE, "recurrent": "none"}) == blocks + edges == 6_881_251
-    assert _count(**tao.PAPER_SIZE) == blocks + edges + lstm == 8_061_411
-    assert _count(**{**tao.PAPER_SIZE, "recurrent": "none"}) == pytest.approx(6.8e6, rel=0.10)
+    assert count_params(SRNDeblurNet, **{**tao.PAPER_SIZE, "recurrent": "none"}) == blocks + edges == 6_881_251
+    assert count_params(SRNDeblurNet, **tao.PAPER_SIZE) == blocks + edges + lstm == 8_061_411
+    assert count_params(SRNDeblurNet, **{**tao.PAPER_SIZE, "recurrent": "none"}) == pytest.approx(6.8e6, rel=0.10)
     grey_edges = edges - conv(6, 32, 5) - conv(32, 3, 5) + conv(2, 32, 5) + conv(32, 1, 5)
-    assert _count(**{**tao.PAPER_SIZE, "recurrent": "none", "in_channels": 1}) \
+    assert count_params(SRNDeblurNet, **{**tao.PAPER_SIZE, "recurrent": "none", "in_channels": 1}) \
         == blocks + grey_edges == 6_876_449
-    assert _count(**{**tao.PAPER_SIZE, "in_channels": 1}) == blocks + grey_edges + lstm == 8_056_609
+    assert count_params(SRNDeblurNet, **{**tao.PAPER_SIZE, "in_channels": 1}) == blocks + grey_edges + lstm == 8_056_609
     assert 8_056_609 * 4 / 2 ** 20 == pytest.approx(30.7, abs=0.05)  # MiB of float32 weights
     gru = conv(256, 256, 3) + conv(256, 128, 3)
-    assert _count(**{**tao.PAPER_SIZE, "recurrent": "convgru"}) == blocks + edges + gru
+    assert count_params(SRNDeblurNet, **{**tao.PAPER_SIZE, "recurrent": "convgru"}) == blocks + edges + gru
 
 
 @pytest.mark.parametrize("in_channels, expected", [(3, 3_764_195), (1, 3_762_465)])
@@ -207,13 +184,13 @@ def test_table1_size_has_the_papers_parameter_count(in_channels, expected):
         + conv(128, 64, 4) + conv(64, 32, 4) + conv(32, in_channels, 3)
     lstm = conv(256, 4 * 128, 3)
     assert blocks + edges + lstm == expected
-    assert _count(**{**tao.TABLE1_SIZE, "in_channels": in_channels}) == expected
+    assert count_params(SRNDeblurNet, **{**tao.TABLE1_SIZE, "in_channels": in_channels}) == expected
     assert expected == pytest.approx(3.76e6, abs=0.005e6)  # rounds to Table 1's figure
     assert tao.TABLE1_SIZE == {**tao.PAPER_SIZE, "kernel_size": 3}
 
 
 def test_cpu_size_is_small():
-    assert 0.1e6 < _count(**tao.CPU_SIZE) < 1e6
+    assert 0.1e6 < count_params(SRNDeblurNet, **tao.CPU_SIZE) < 1e6
 
 
 # ---------------------------------------------------------------------------- engine clipping
@@ -284,15 +261,15 @@ def test_bad_inputs_are_refused():
 
 def test_registered_sizes(registered):
     assert models.model_options(registered)["channels"] == tao.CPU_SIZE["channels"]
-    assert _count(**models.model_options(registered, size="paper")) == 8_061_411
-    assert _count(**models.model_options(registered, size="paper", recurrent="none")) == 6_881_251
+    assert count_params(SRNDeblurNet, **models.model_options(registered, size="paper")) == 8_061_411
+    assert count_params(SRNDeblurNet, **models.model_options(registered, size="paper", recurrent="none")) == 6_881_251
 
 
 @pytest.mark.parametrize("size", [None, "tiny"])
 def test_model_contract(registered, size):
     """As tests/models/test_all_models.py: odd sizes, batch 2, finite, gradient on every parameter."""
     torch.manual_seed(0)
-    net = _randomise(models.create(registered, size=size))
+    net = randomise(models.create(registered, size=size))
     x = torch.rand(2, 3, 37, 53)
     out = net(x)
     assert out[0].shape == x.shape and torch.isfinite(out[0]).all()
@@ -319,20 +296,9 @@ def test_a_few_steps_reduce_eq20_on_a_fixed_pair():
     assert losses[-1] < losses[0], losses
 
 
-class _Prediction(torch.nn.Module):
-    """The full-size output only, as an inference runner uses it (``out[0]``)."""
-
-    def __init__(self, net: torch.nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)[0]
-
-
 def test_onnx_export_of_the_prediction_keeps_h_and_w_dynamic():
     """export_onnx traces at one odd size and checks onnxruntime against torch at other sizes."""
-    from deblurkit.infer.backends import export_onnx
+    from deblurkit.infer.backends import export_onnx, finest_output
 
     torch.manual_seed(0)
-    assert export_onnx(_Prediction(_randomise(SRNDeblurNet(**TINY)).eval()))
+    assert export_onnx(finest_output(randomise(SRNDeblurNet(**TINY)).eval()))
