@@ -135,6 +135,9 @@ class TorchRunner:
         return y.float().contiguous()
 
 
+GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
+
+
 class OnnxRunner:
     """onnxruntime runner for an ONNX model with input ``image`` and output ``output``.
 
@@ -143,13 +146,24 @@ class OnnxRunner:
         device: ``"cpu"`` uses the CPU execution provider; ``"cuda"`` needs onnxruntime's CUDA
             provider (refused with :class:`ConfigError` when it is not installed).
         threads: intra-op threads; default ``torch.get_num_threads()``.
+        graph_optimization: onnxruntime's graph optimisation level, one of
+            :data:`GRAPH_OPTIMIZATIONS` (default ``"all"``: constant folding, node fusions and
+            layout optimisations; ``benchmarks/inference_variants.py`` measures each level).
     """
 
     backend = "onnxruntime"
 
     def __init__(self, onnx_model: str | os.PathLike | bytes, device: str | torch.device = "cpu",
-                 *, threads: int | None = None) -> None:
+                 *, threads: int | None = None, graph_optimization: str = "all") -> None:
         import onnxruntime as ort
+
+        levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+                  "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                  "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                  "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+        if graph_optimization not in levels:
+            raise ConfigError(f"graph_optimization: expected one of {', '.join(GRAPH_OPTIMIZATIONS)}, "
+                              f"got {graph_optimization!r}")
 
         self.device = resolve_device(device)
         if self.device.type == "cuda":
@@ -161,7 +175,7 @@ class OnnxRunner:
             providers = ["CPUExecutionProvider"]
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads or torch.get_num_threads())
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.graph_optimization_level = levels[graph_optimization]
         options.log_severity_level = 4  # failures are raised as one-line errors, not logged
         source = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
         try:

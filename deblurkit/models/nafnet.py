@@ -25,6 +25,13 @@ PixelShuffle(2) at the end), so that no block runs at full resolution. On a 2-co
 full-resolution levels cost most of the time (their many element-wise passes are memory bound),
 while the receptive field grows with every level added below.
 
+Test-time option (deblurkit's, from Chu et al., "Improving Image Restoration by Revisiting Global
+Information Aggregation", ECCV 2022, the "test-time local converter"): ``pool_window=N`` replaces
+the global average of the channel attention by a local ``N x N`` average (in input pixels, scaled
+to each level), so that a network trained on crops sees, on a large photo, the statistics of a
+crop. ``None`` (default) is the paper's global pooling. It changes no weight; measured for the
+shipped default by ``benchmarks/inference_variants.py``.
+
 Any ``H x W`` is accepted: the input is padded (reflect, or replicate when the image is too small to
 reflect) to a multiple of ``pixel_unshuffle * 2 ** len(enc_blocks)`` and the output cropped back.
 The pad amounts are computed from the input shape, so an ONNX export (``torch.onnx.export(...,
@@ -43,7 +50,7 @@ from torch import nn
 
 from ..errors import ConfigError, ImageError
 
-__all__ = ["LayerNorm2d", "SimpleGate", "NAFBlock", "NAFNet", "layer_norm_2d", "simple_gate"]
+__all__ = ["LayerNorm2d", "SimpleGate", "NAFBlock", "NAFNet", "layer_norm_2d", "local_mean", "simple_gate"]
 
 
 def layer_norm_2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
@@ -65,6 +72,26 @@ def simple_gate(x: torch.Tensor) -> torch.Tensor:
     """SimpleGate (Chen et al. 2022, eq. 6): ``(B, 2C, H, W) -> (B, C, H, W)``, first half times second."""
     a, b = x.chunk(2, dim=1)
     return a * b
+
+
+def local_mean(x: torch.Tensor, window: int) -> torch.Tensor:
+    """Mean of each ``window x window`` neighbourhood of ``(B, C, H, W)``, returned as ``(B, C, H, W)``.
+
+    The means of the windows that fit inside the image are computed from an integral image (cost
+    independent of ``window``); the outer rows and columns, whose window would leave the image,
+    repeat the nearest inner value (Chu et al. 2022, TLC). The window is clipped to the image, so
+    a window covering it gives the global mean at every pixel. Same dtype as ``x``.
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ConfigError(f"local_mean window: expected an integer >= 1, got {window!r}")
+    h, w = x.shape[-2], x.shape[-1]
+    kh, kw = min(window, h), min(window, w)
+    if kh == h and kw == w:
+        return x.mean(dim=(2, 3), keepdim=True).expand_as(x)
+    s = F.pad(x.cumsum(2).cumsum(3), (1, 0, 1, 0))
+    m = (s[..., kh:, kw:] - s[..., :-kh, kw:] - s[..., kh:, :-kw] + s[..., :-kh, :-kw]) / (kh * kw)
+    top, left = (h - m.shape[-2]) // 2, (w - m.shape[-1]) // 2
+    return F.pad(m, (left, w - m.shape[-1] - left, top, h - m.shape[-2] - top), mode="replicate")
 
 
 class LayerNorm2d(nn.Module):
@@ -110,11 +137,14 @@ class NAFBlock(nn.Module):
         self.ffn_project = nn.Conv2d(ffn // 2, c, 1)
         self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
         self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+        self.pool_window: int | None = None  # set by NAFNet: local pooling at test time (TLC)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.depthwise(self.expand(self.norm1(x)))
         y = self.gate(y)
-        y = y * self.attention(y.mean(dim=(2, 3), keepdim=True))
+        pooled = (y.mean(dim=(2, 3), keepdim=True) if self.pool_window is None
+                  else local_mean(y, self.pool_window))  # paper eq. 5 (global) or TLC (local)
+        y = y * self.attention(pooled)
         y = self.project(y)
         x = x + y * self.beta
         z = self.ffn_project(self.gate(self.ffn_expand(self.norm2(x))))
@@ -154,13 +184,17 @@ class NAFNet(nn.Module):
             initialises it at random), so the untrained network is the identity: a deblurring
             model must not harm sharp photos, and training from the identity skips the first few
             hundred steps that a random residual spends undoing its own noise (docs/training.md).
+        pool_window: ``None`` (the paper: global pooling in the channel attention) or the side, in
+            input pixels, of a local pooling window (test-time local statistics, see the module
+            docstring); each level uses ``ceil(pool_window / its downsampling factor)``.
     The output is ``input + residual``; it is not clamped (callers clamp for display/saving).
     """
 
     def __init__(self, in_channels: int = 3, width: int = 16,
                  enc_blocks: Sequence[int] = (1, 1, 1, 8), middle_blocks: int = 1,
                  dec_blocks: Sequence[int] = (1, 1, 1, 1), dw_expand: int = 2, ffn_expand: int = 2,
-                 pixel_unshuffle: int = 1, pad_mode: str = "reflect", identity_init: bool = True) -> None:
+                 pixel_unshuffle: int = 1, pad_mode: str = "reflect", identity_init: bool = True,
+                 pool_window: int | None = None) -> None:
         super().__init__()
         for name, v, lo in (("in_channels", in_channels, 1), ("width", width, 1),
                             ("middle_blocks", middle_blocks, 0), ("dw_expand", dw_expand, 1),
@@ -210,6 +244,24 @@ class NAFNet(nn.Module):
             last = self.ending if r == 1 else self.ending[0]
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
+        self.pixel_unshuffle = r
+        self.set_pool_window(pool_window)
+
+    def set_pool_window(self, pool_window: int | None) -> None:
+        """Global (``None``, the paper) or local ``pool_window``-pixel pooling in every block's
+        channel attention; level ``i`` (downsampled by ``f``) uses ``ceil(pool_window / f)``.
+        Changes no weight, so it can be switched on a trained network."""
+        if pool_window is not None and (isinstance(pool_window, bool) or not isinstance(pool_window, int)
+                                        or pool_window < 1):
+            raise ConfigError(f"nafnet option pool_window: expected null or an integer >= 1, got {pool_window!r}")
+        self.pool_window = pool_window
+        r, depth = self.pixel_unshuffle, len(self.encoders)
+        levels = [(blocks, r * 2 ** i) for i, blocks in enumerate(self.encoders)]
+        levels.append((self.middle, r * 2 ** depth))
+        levels += [(blocks, r * 2 ** (depth - 1 - j)) for j, blocks in enumerate(self.decoders)]
+        for blocks, factor in levels:
+            for block in blocks:
+                block.pool_window = None if pool_window is None else max(1, -(-pool_window // factor))
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2], x.shape[-1]

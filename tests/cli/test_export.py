@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -52,3 +53,47 @@ def test_export_refusals(tmp_path, tiny, capsys):
                  str(tmp_path / "m.onnx")]) == 2
     assert "weights file not found" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def _calibration_folder(folder, n=3):
+    from deblurkit.io import write_image
+
+    folder.mkdir()
+    g = np.random.default_rng(0)
+    for i in range(n):
+        low = g.random((6, 8, 3)).astype(np.float32)
+        img = np.kron(low, np.ones((10, 10, 1), np.float32))  # 60 x 80, blocky but not noise
+        write_image(folder / f"p{i}.png", img)
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def test_export_int8_writes_a_quantized_model_close_to_torch(tmp_path, tiny, capsys):
+    cal = _calibration_folder(tmp_path / "cal")
+    out = tmp_path / "q.onnx"
+    assert main(["export", "--model", "tiny", "--onnx", str(out), "--int8", "--calibration", str(cal)]) == 0
+    text = capsys.readouterr().out
+    assert "int8 QDQ convolutions, calibrated on 3 crops" in text
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    x = torch.from_numpy(np.kron(np.random.default_rng(1).random((3, 5, 7)), np.ones((1, 8, 8)))
+                         ).float()[None]
+    with torch.no_grad():
+        ref = tiny(x).numpy()
+    err = sess.run(None, {"image": x.numpy()})[0] - ref
+    assert 0 < np.abs(err).max() and 10 * np.log10(1 / np.mean(err ** 2)) > 30
+
+
+def test_export_int8_refusals(tmp_path, tiny, capsys):
+    out = tmp_path / "q.onnx"
+    assert main(["export", "--model", "tiny", "--onnx", str(out), "--int8"]) == 2
+    assert "--int8 and --calibration DIR go together" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["export", "--model", "tiny", "--onnx", str(out), "--int8", "--calibration", str(empty)]) == 2
+    assert f"calibration: no image files found in {empty}" in capsys.readouterr().err
+    assert main(["export", "--model", "tiny", "--onnx", str(out), "--int8", "--calibration",
+                 str(tmp_path / "missing")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert not out.exists()

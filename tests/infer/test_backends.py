@@ -80,6 +80,16 @@ def test_onnx_session_options():
     assert opts.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     with pytest.raises(WeightsError, match="ONNX bytes: cannot be loaded"):
         OnnxRunner(b"garbage", "cpu")
+    data = export_onnx(tiny_nafnet())
+    x = torch.rand(1, 3, 21, 30)
+    for level, expected in [("disable", ort.GraphOptimizationLevel.ORT_DISABLE_ALL),
+                            ("basic", ort.GraphOptimizationLevel.ORT_ENABLE_BASIC),
+                            ("extended", ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)]:
+        other = OnnxRunner(data, "cpu", graph_optimization=level)
+        assert other.session.get_session_options().graph_optimization_level == expected
+        assert (other(x) - runner(x)).abs().max() <= 1e-5  # same model, other graph rewrites
+    with pytest.raises(ConfigError, match="graph_optimization: expected one of disable, basic, extended, all, got 'max'"):
+        OnnxRunner(data, "cpu", graph_optimization="max")
     # reflect padding traced into the graph cannot pad a 2-pixel side: one clear line, not a crash
     with pytest.raises(ImageError, match="image: onnxruntime cannot run this model on a 2x9 input"):
         runner(torch.rand(1, 3, 2, 9))

@@ -195,3 +195,54 @@ def test_cuda_matches_cpu():
         ref = net(x)
         got = net.cuda()(x.cuda()).cpu()
     torch.testing.assert_close(got, ref, rtol=1e-3, atol=1e-3)
+
+
+def test_local_mean_equals_scipy_uniform_filter_inside_and_repeats_at_the_border():
+    from scipy import ndimage
+
+    from deblurkit.models.nafnet import local_mean
+
+    x = torch.rand(2, 3, 20, 23, dtype=torch.float64)
+    k = 5
+    got = local_mean(x, k).numpy()
+    ref = ndimage.uniform_filter(x.numpy(), size=(1, 1, k, k), mode="constant")
+    r = k // 2
+    np.testing.assert_allclose(got[..., r:-r, r:-r], ref[..., r:-r, r:-r], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(got[..., :r, r:-r], np.repeat(got[..., r:r + 1, r:-r], r, axis=2))
+    np.testing.assert_array_equal(got[..., r:-r, -r:], np.repeat(got[..., r:-r, -r - 1:-r], r, axis=3))
+    whole = local_mean(x, 1000).numpy()  # a window covering the image: the global mean everywhere
+    np.testing.assert_allclose(whole, np.broadcast_to(x.numpy().mean(axis=(2, 3), keepdims=True), x.shape))
+
+
+def test_pool_window_scales_per_level_and_covering_window_equals_global_pooling():
+    net = NAFNet(**TINY, pixel_unshuffle=2, pool_window=96)
+    windows = ([b.pool_window for lvl in net.encoders for b in lvl], [b.pool_window for b in net.middle],
+               [b.pool_window for lvl in net.decoders for b in lvl])
+    assert windows == ([48, 24], [12], [24, 48])
+    net.set_pool_window(None)
+    assert all(b.pool_window is None for b in net.modules() if isinstance(b, NAFBlock))
+    x = torch.rand(1, 3, 40, 52)
+    x[..., 26:] += 1.0  # halves with different statistics: local and global means differ
+    glob = _randomise(NAFNet(**TINY, pixel_unshuffle=2)).eval()
+    big = _randomise(NAFNet(**TINY, pixel_unshuffle=2, pool_window=10_000)).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(big(x), glob(x), rtol=0, atol=1e-5)
+
+
+def test_local_pooling_changes_a_block_and_a_covering_window_does_not():
+    block = _randomise(NAFBlock(4), std=0.3).eval()
+    x = torch.rand(1, 4, 16, 32)
+    x[..., 16:] *= torch.tensor([3.0, -2.0, 0.5, 1.0]).view(1, 4, 1, 1)  # survives the LayerNorm
+    with torch.no_grad():
+        ref = block(x)
+        block.pool_window = 10_000
+        torch.testing.assert_close(block(x), ref, rtol=0, atol=1e-6)
+        block.pool_window = 4
+        local = block(x)
+    assert (local - ref).abs().max() > 1e-4  # 100x the tolerance of the covering-window check
+
+
+@pytest.mark.parametrize("bad", [0, -3, True, 2.5, "64"])
+def test_bad_pool_window_is_refused(bad):
+    with pytest.raises(ConfigError, match=f"pool_window.*{bad!r}"):
+        NAFNet(**TINY, pool_window=bad)

@@ -1,0 +1,62 @@
+"""benchmarks/learning_curve.py: log reading, step -> hours, checkpoint lists, refusals."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from deblurkit.errors import ConfigError
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_curve.py"
+
+
+@pytest.fixture(scope="module")
+def lc():
+    spec = importlib.util.spec_from_file_location("learning_curve", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["learning_curve"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _log(path: Path, rows: list[tuple[int, float]]) -> Path:
+    path.write_text("step,loss,lr,seconds,val_psnr,val_ssim,val_gain\n"
+                    + "".join(f"{s},0.05,1e-4,{t},,,\n" for s, t in rows))
+    return path
+
+
+def test_hours_interpolate_the_log_and_refuse_extrapolation(lc, tmp_path):
+    steps, seconds = lc.read_log(_log(tmp_path / "log.csv", [(200, 720.0), (100, 360.0), (400, 1800.0)]))
+    assert list(steps) == [100, 200, 400]  # sorted by step
+    assert lc.hours_at(0, steps, seconds) == 0
+    assert lc.hours_at(50, steps, seconds) == pytest.approx(180 / 3600)
+    assert lc.hours_at(300, steps, seconds) == pytest.approx((720 + 540) / 3600)
+    with pytest.raises(ConfigError, match="checkpoint step 500: beyond the log's last step 400"):
+        lc.hours_at(500, steps, seconds)
+    with pytest.raises(ConfigError, match="training log not found"):
+        lc.read_log(tmp_path / "missing.csv")
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ConfigError, match="expected a CSV with columns 'step' and 'seconds'"):
+        lc.read_log(tmp_path / "bad.csv")
+
+
+def test_checkpoint_steps_from_paths_globs_and_overrides(lc, tmp_path):
+    for step in (500, 1000):
+        (tmp_path / "run2" / "checkpoints" / f"step_{step:07d}").mkdir(parents=True)
+        (tmp_path / "run2" / "checkpoints" / f"step_{step:07d}" / "ema.safetensors").write_bytes(b"x")
+    init = tmp_path / "gpu-l1fft" / "ema.safetensors"
+    init.parent.mkdir()
+    init.write_bytes(b"x")
+    spec = f"{init}=0,{tmp_path}/run2/checkpoints/step_*/ema.safetensors"
+    got = lc.checkpoint_list(spec)
+    assert [s for s, _ in got] == [0, 500, 1000]
+    assert got[0][1] == init
+    with pytest.raises(ConfigError, match="no such file"):
+        lc.checkpoint_list(f"{tmp_path}/nothing_*.safetensors")
+    with pytest.raises(ConfigError, match="given twice"):
+        lc.checkpoint_list(f"{init}=500,{spec}")
+    with pytest.raises(ConfigError, match="step 'x' is not an integer"):
+        lc.checkpoint_list(f"{init}=x")
