@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from benchmark_loader import load_benchmark
 
 from deblurkit.errors import ConfigError
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_curve.py"
 
 
 @pytest.fixture(scope="module")
 def lc():
-    spec = importlib.util.spec_from_file_location("learning_curve", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["learning_curve"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("learning_curve")
 
 
 def _log(path: Path, rows: list[tuple[int, float]]) -> Path:

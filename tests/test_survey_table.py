@@ -3,14 +3,13 @@ scikit-image's PSNR; argument errors; the ratio arithmetic; Table 1's figure for
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from benchmark_loader import load_benchmark
 from scipy import ndimage
 from skimage.metrics import peak_signal_noise_ratio
 
@@ -18,17 +17,12 @@ from deblurkit import models
 from deblurkit.errors import ConfigError, WeightsError
 from deblurkit.io import write_image
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "survey_table.py"
 TRAINED = ("kupyn2018", "tao2018")  # one single-output and one multi-scale (list output) model
 
 
 @pytest.fixture(scope="module")
 def st():
-    spec = importlib.util.spec_from_file_location("survey_table", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["survey_table"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("survey_table")
 
 
 def _tiny_weights(name: str, path: Path, seed: int = 0) -> Path:
