@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUT_DIR",
                         help="folder for the results (created if missing)")
     parser.add_argument("--model", default="default",
-                        help="registry name or path of a .safetensors file (default: %(default)s)")
+                        help="registry name, or path of a .safetensors file or of an .onnx file "
+                             "from 'deblurkit export' (default: %(default)s)")
     parser.add_argument("--arch", default=None, metavar="NAME",
                         help="architecture of a .safetensors --model without 'arch' metadata")
     parser.add_argument("--tile", type=int, default=None, metavar="N",

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ImageError, WeightsError
-from .backends import Runner, check_backend, make_runner, resolve_device
+from .backends import OnnxRunner, Runner, check_backend, make_runner, resolve_device
 from .ensemble import self_ensemble
 from .tiling import (AUTO_TILE_PIXELS, DEFAULT_OVERLAP, auto_tile, run_tiled, tile_pair,
                      validate_tiling)
@@ -116,6 +116,27 @@ def _cached_runner(spec: str, arch: str | None, device: str, backend: str,
     return make_runner(model, device, backend, name=name)
 
 
+def _onnx_file_runner(path: str, dev: torch.device, backend: str, arch: str | None) -> Runner:
+    """An ``.onnx`` file (e.g. from ``deblurkit export``, fp32 or ``--int8``) on onnxruntime's CPU
+    provider; cached by resolved path, size and mtime like weights files."""
+    if backend == "torch":
+        raise ConfigError(f"backend: {path} is an ONNX model; it runs on onnxruntime (use --backend "
+                          "onnxruntime or auto)")
+    if arch is not None:
+        raise ConfigError(f"arch: {arch!r} applies only to a .safetensors weights file, not to {path}")
+    if dev.type != "cpu":
+        raise ConfigError(f"device: ONNX model files run on the CPU here, got {str(dev)!r}")
+    if not os.path.isfile(path):
+        raise WeightsError(f"{path}: ONNX file not found")
+    st = os.stat(path)
+    return _cached_onnx_runner(str(Path(path).resolve()), (st.st_mtime_ns, st.st_size))
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_onnx_runner(path: str, stamp: tuple[int, int]) -> Runner:
+    return OnnxRunner(path, "cpu")
+
+
 def _is_runner(model: object) -> bool:
     return (not isinstance(model, (nn.Module, str, os.PathLike)) and callable(model)
             and hasattr(model, "device") and hasattr(model, "backend"))
@@ -156,6 +177,8 @@ def get_runner(model: ModelSpec = "default", *, device: str | torch.device = "cp
             cached = (stamp, make_runner(model, dev, backend))
             _MODULE_RUNNERS[model] = cached
         return cached[1]
+    if isinstance(model, (str, os.PathLike)) and os.fspath(model).lower().endswith(".onnx"):
+        return _onnx_file_runner(os.fspath(model), dev, backend, arch)
     if isinstance(model, (str, os.PathLike)):
         spec = os.fspath(model)
         stamp = None
@@ -209,6 +232,7 @@ def clear_cache() -> None:
     """Forget every cached model and runner."""
     _cached_runner.cache_clear()
     _cached_estimator_runner.cache_clear()
+    _cached_onnx_runner.cache_clear()
     _MODULE_RUNNERS.clear()
 
 
@@ -339,7 +363,8 @@ def deblur(image, model: ModelSpec = "default", *, device: str | torch.device | 
             as the mean of its 3 output channels. C = 4: RGBA, the alpha channel is returned
             unchanged. Float values outside [0, 1], NaN or inf raise :class:`ImageError`.
         model: registry name (``"default"``), path of a ``.safetensors`` file (architecture in
-            its metadata, see the module docstring), an ``nn.Module`` mapping ``(B, 3, H, W)`` to
+            its metadata, see the module docstring), path of an ``.onnx`` file from ``deblurkit
+            export`` (fp32 or ``--int8``; onnxruntime on the CPU), an ``nn.Module`` mapping ``(B, 3, H, W)`` to
             ``(B, 3, H, W)`` (moved to ``device`` in place; run in eval mode, its train/eval
             mode restored after), or a runner from :func:`get_runner`.
         device: ``"cpu"`` or ``"cuda"``; CUDA absent -> :class:`ConfigError` (no fallback).

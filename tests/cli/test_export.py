@@ -83,6 +83,15 @@ def test_export_int8_writes_a_quantized_model_close_to_torch(tmp_path, tiny, cap
         ref = tiny(x).numpy()
     err = sess.run(None, {"image": x.numpy()})[0] - ref
     assert 0 < np.abs(err).max() and 10 * np.log10(1 / np.mean(err ** 2)) > 30
+    # the int8 file is a model for `deblurkit deblur` too
+    assert main(["deblur", str(cal / "p0.png"), "-o", str(tmp_path / "out"), "--model", str(out)]) == 0
+    from deblurkit.io import read_image
+
+    restored = read_image(tmp_path / "out" / "p0.png").pixels
+    src = read_image(cal / "p0.png").pixels
+    with torch.no_grad():
+        expect = tiny(torch.from_numpy(src).permute(2, 0, 1)[None]).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    assert restored.shape == src.shape and np.abs(restored - expect).max() < 0.05
 
 
 def test_export_int8_refusals(tmp_path, tiny, capsys):

@@ -231,3 +231,24 @@ def test_unusual_numpy_layouts(rng):
         assert out.dtype == np.uint16 and out.shape == arr.shape
         ref = np.rint(_np_affine(ref_in / 65535.0) * 65535)
         assert np.abs(out.astype(np.int64) - ref).max() <= 2
+
+
+def test_onnx_file_is_a_model(tmp_path, rng):
+    from deblurkit.infer import export_onnx
+
+    path = tmp_path / "affine.onnx"
+    export_onnx(Affine(), path)
+    x = rng.random((13, 17, 3)).astype(np.float32)
+    got = deblur(x, str(path))
+    np.testing.assert_allclose(got, np.clip(_np_affine(x), 0, 1), rtol=0, atol=1e-6)
+    runner = get_runner(path)
+    assert isinstance(runner, OnnxRunner) and get_runner(str(path)) is runner  # cached
+    with pytest.raises(ConfigError, match=r"affine.onnx is an ONNX model; it runs on onnxruntime"):
+        get_runner(path, backend="torch")
+    with pytest.raises(ConfigError, match="arch: 'nafnet' applies only to a .safetensors"):
+        get_runner(path, arch="nafnet")
+    with pytest.raises(WeightsError, match="missing.onnx: ONNX file not found"):
+        deblur(x, str(tmp_path / "missing.onnx"))
+    (tmp_path / "junk.onnx").write_bytes(b"not onnx")
+    with pytest.raises(WeightsError, match="junk.onnx: cannot be loaded by onnxruntime"):
+        deblur(x, str(tmp_path / "junk.onnx"))
