@@ -62,13 +62,18 @@ def read_log(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hours_at(step: int, steps: np.ndarray, seconds: np.ndarray) -> float:
-    """Training hours at ``step``: the log's seconds interpolated linearly (0 at step 0); refused
-    beyond the last logged step (extrapolating would invent a time)."""
+    """Training hours at ``step``: the log's seconds interpolated linearly (0 at step 0). Past the
+    last logged step (a checkpoint written between two log rows) the last rate is extended by at
+    most one log interval; further is refused (it would invent a time)."""
     if step < 0:
         raise ConfigError(f"checkpoint step: expected >= 0, got {step}")
-    if step > steps[-1]:
-        raise ConfigError(f"checkpoint step {step}: beyond the log's last step {steps[-1]}")
-    return float(np.interp(step, np.concatenate([[0], steps]), np.concatenate([[0.0], seconds]))) / 3600
+    xs, ts = np.concatenate([[0], steps]), np.concatenate([[0.0], seconds])
+    if step > xs[-1]:
+        interval = xs[-1] - xs[-2]
+        if step - xs[-1] > interval:
+            raise ConfigError(f"checkpoint step {step}: beyond the log's last step {steps[-1]}")
+        return float(ts[-1] + (step - xs[-1]) * (ts[-1] - ts[-2]) / interval) / 3600
+    return float(np.interp(step, xs, ts)) / 3600
 
 
 def checkpoint_list(spec: str) -> list[tuple[int, Path]]:

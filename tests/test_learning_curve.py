@@ -27,8 +27,10 @@ def test_hours_interpolate_the_log_and_refuse_extrapolation(lc, tmp_path):
     assert lc.hours_at(0, steps, seconds) == 0
     assert lc.hours_at(50, steps, seconds) == pytest.approx(180 / 3600)
     assert lc.hours_at(300, steps, seconds) == pytest.approx((720 + 540) / 3600)
-    with pytest.raises(ConfigError, match="checkpoint step 500: beyond the log's last step 400"):
-        lc.hours_at(500, steps, seconds)
+    # one log interval past the end: the last rate goes on (a checkpoint between two log rows)
+    assert lc.hours_at(500, steps, seconds) == pytest.approx((1800 + 100 * 1080 / 200) / 3600)
+    with pytest.raises(ConfigError, match="checkpoint step 601: beyond the log's last step 400"):
+        lc.hours_at(601, steps, seconds)
     with pytest.raises(ConfigError, match="training log not found"):
         lc.read_log(tmp_path / "missing.csv")
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
