@@ -4,7 +4,10 @@ Runs on each paired set in ``../shared/data/dev/`` (synthetic_camera_motion, rea
 gopro_frameavg, levin) and writes a before/after contact sheet of ``dev/lai_real`` (real blurry
 photos with no ground truth). The reference in the same run is the blurred input itself: the gain is
 ``PSNR(output) - PSNR(input)``. PSNR is ``10 log10(1 / MSE)`` on [0, 1] RGB; SSIM uses the named
-convention (default ``skimage``: Gaussian sigma 1.5, per channel, mean).
+convention (default ``skimage``: Gaussian sigma 1.5, per channel, mean). Each pair also reports its
+*static part* (:func:`static_mask`: pixels where the blurred input already equals the sharp image,
+e.g. the still background of frame-averaged video) and the PSNR there before and after: a model
+that "sharpens" what is already sharp loses PSNR there.
 
     python benchmarks/dev_quality.py                              # the shipped default model
     python benchmarks/dev_quality.py --run runs/nafnet-default    # latest checkpoint of a run (EMA)
@@ -56,6 +59,27 @@ def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
 
 
+def static_mask(blurred: np.ndarray, sharp: np.ndarray, threshold: float = 0.05, grow: int = 8) -> np.ndarray:
+    """``(H, W)`` bool: pixels where the blurred input already equals the sharp image (mean
+    absolute RGB difference <= ``threshold``, and no such difference within ``grow`` px). On
+    frame-averaged video these are the static parts of the scene; a deblurring model should leave
+    them as they are."""
+    from scipy import ndimage
+
+    moving = np.abs(blurred.astype(np.float64) - sharp).mean(axis=2) > threshold
+    if grow:
+        moving = ndimage.binary_dilation(moving, structure=np.ones((3, 3), bool), iterations=grow)
+    return ~moving
+
+
+def masked_psnr(x: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR (peak 1) over the pixels of ``mask`` (all channels); NaN when the mask is empty."""
+    if not mask.any():
+        return float("nan")
+    mse = float(np.mean((x.astype(np.float64) - ref)[mask] ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
+
+
 def evaluate_set(model, root: Path, convention: str, limit: int | None) -> list[dict]:
     ds = LevinDataset(root) if root.name == "levin" else PairedFolder(root)
     rows = []
@@ -69,7 +93,10 @@ def evaluate_set(model, root: Path, convention: str, limit: int | None) -> list[
         sec = time.perf_counter() - t0
         tb, ts, to = _t(b), _t(s), _t(out)
         p_in, p_out = float(psnr(tb, ts)[0]), float(psnr(to, ts)[0])
+        still = static_mask(b, s)
         rows.append({"name": Path(bp).stem, "psnr_in": p_in, "psnr": p_out, "gain": p_out - p_in,
+                     "static_fraction": float(still.mean()), "static_psnr_in": masked_psnr(b, s, still),
+                     "static_psnr": masked_psnr(out, s, still),
                      "ssim_in": float(ssim(tb, ts, convention=convention)[0]),
                      "ssim": float(ssim(to, ts, convention=convention)[0]), "seconds": sec,
                      "size": f"{b.shape[1]}x{b.shape[0]}"})
@@ -129,21 +156,27 @@ def main() -> int:
         rows = evaluate_set(model, dev / name, args.ssim, args.limit)
         report[name] = rows
         print(f"\n### {name} ({len(rows)} pairs; SSIM convention '{args.ssim}')\n")
-        print("| pair | size | input PSNR | output PSNR | gain dB | input SSIM | output SSIM | s |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| pair | size | input PSNR | output PSNR | gain dB | input SSIM | output SSIM | "
+              "static part: share, PSNR in -> out | s |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['name']} | {r['size']} | {r['psnr_in']:.2f} | {r['psnr']:.2f} | {r['gain']:+.2f} | "
-                  f"{r['ssim_in']:.4f} | {r['ssim']:.4f} | {r['seconds']:.2f} |")
+                  f"{r['ssim_in']:.4f} | {r['ssim']:.4f} | {r['static_fraction']:.0%}, "
+                  f"{r['static_psnr_in']:.2f} -> {r['static_psnr']:.2f} | {r['seconds']:.2f} |")
         m = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr_in", "psnr", "gain", "ssim_in", "ssim")}
         worst = min(r["gain"] for r in rows)
         print(f"| **mean** | | {m['psnr_in']:.2f} | {m['psnr']:.2f} | **{m['gain']:+.2f}** | {m['ssim_in']:.4f} | "
               f"{m['ssim']:.4f} | median {np.median([r['seconds'] for r in rows]):.2f} |")
         print(f"\nworst pair gain {worst:+.2f} dB; pairs made worse: {sum(r['gain'] < 0 for r in rows)}/{len(rows)}")
     print("\n### summary: mean gain over the blurred input (dB)\n")
-    print("| set | mean gain | worst pair |")
-    print("|---|---|---|")
+    print("| set | mean gain | worst pair | static part (share): mean PSNR in -> out |")
+    print("|---|---|---|---|")
     for name, rows in report.items():
-        print(f"| {name} | {np.mean([r['gain'] for r in rows]):+.2f} | {min(r['gain'] for r in rows):+.2f} |")
+        still = [r for r in rows if r["static_fraction"] > 0]
+        static = (f"{np.mean([r['static_fraction'] for r in rows]):.0%}: "
+                  f"{np.mean([r['static_psnr_in'] for r in still]):.2f} -> "
+                  f"{np.mean([r['static_psnr'] for r in still]):.2f}") if still else "none"
+        print(f"| {name} | {np.mean([r['gain'] for r in rows]):+.2f} | {min(r['gain'] for r in rows):+.2f} | {static} |")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     if args.sheet:
