@@ -3,13 +3,14 @@
     python benchmarks/learning_curve.py \\
         --arm d1 runs/exp/d1/log.csv "runs/gpu-results/nafnet-l1fft-gpu/ema.safetensors=0,runs/exp/d1_ema/*.safetensors" \\
         [--arm NAME LOG.csv CHECKPOINTS ...] [--arch nafnet] [--sets synthetic_camera_motion real_gopro gopro_frameavg] \\
-        [--every 2] [--plot docs/learning_curve.png] [--json out.json]
+        [--offset NAME HOURS] [--every 2] [--plot docs/learning_curve.png] [--json out.json]
 
 Each arm is a training run: its ``log.csv`` (columns ``step`` and ``seconds``, written by
 ``deblurkit train``) and a comma-separated list of checkpoint files or globs (safetensors weights of
 ``--arch``). A checkpoint's step is the last integer in its path (``.../step_0001000/ema.safetensors``
 or ``.../4000.safetensors``) unless given as ``FILE=STEP``; its training time is the ``seconds``
-column interpolated at that step (step 0 = 0 h: the run's starting weights). Every checkpoint is
+column interpolated at that step (step 0 = 0 h: the run's starting weights), plus the arm's
+``--offset`` (e.g. the hours of the checkpoint it was fine-tuned from). Every checkpoint is
 scored by ``benchmarks/dev_quality.py``'s evaluation (PSNR gain over the blurred input, the
 reference in the same run), so a point here equals that script's mean for the same weights.
 Prints a Markdown table (mean gain per set, worst ``gopro_frameavg`` pair) and draws the curves.
@@ -127,7 +128,7 @@ def plot(points: list[dict], sets: list[str], path: Path) -> None:
             ax.plot([p["hours"] for p in pts], [p["gain"][name]["mean"] for p in pts], "o-", ms=3, label=arm)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(name, fontsize=10)
-        ax.set_xlabel("CPU training hours")
+        ax.set_xlabel("CPU training hours (after the GPU stage)")
         ax.set_ylabel("mean gain over blurred input (dB)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
@@ -142,6 +143,8 @@ def plot(points: list[dict], sets: list[str], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arm", nargs=3, action="append", metavar=("NAME", "LOG", "CHECKPOINTS"), required=True)
+    ap.add_argument("--offset", nargs=2, action="append", default=[], metavar=("NAME", "HOURS"),
+                    help="shift arm NAME right by HOURS (an arm fine-tuned from another's checkpoint)")
     ap.add_argument("--arch", default="nafnet")
     ap.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS))
     ap.add_argument("--every", type=int, default=1, help="score every n-th checkpoint (the last always)")
@@ -152,12 +155,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.every < 1:
         raise ConfigError(f"--every: expected >= 1, got {args.every}")
     torch.set_num_threads(args.threads)
+    names = [a[0] for a in args.arm]
+    offsets: dict[str, float] = {}
+    for name, hours in args.offset:
+        if name not in names:
+            raise ConfigError(f"--offset {name}: no --arm of that name (arms: {', '.join(names)})")
+        try:
+            offsets[name] = float(hours)
+        except ValueError:
+            raise ConfigError(f"--offset {name}: hours {hours!r} is not a number") from None
     plan = []
     for name, log, spec in args.arm:
         steps, seconds = read_log(Path(log))
         found = checkpoint_list(spec)
         keep = [c for i, c in enumerate(found) if i % args.every == 0 or i == len(found) - 1]
-        plan += [(name, step, f, hours_at(step, steps, seconds)) for step, f in keep]
+        plan += [(name, step, f, offsets.get(name, 0.0) + hours_at(step, steps, seconds)) for step, f in keep]
     points = []
     header = " | ".join(f"{s} mean" for s in args.sets)
     print(f"| arm | step | hours | {header} | gopro_frameavg worst |")

@@ -55,3 +55,11 @@ def test_checkpoint_steps_from_paths_globs_and_overrides(lc, tmp_path):
         lc.checkpoint_list(f"{init}=500,{spec}")
     with pytest.raises(ConfigError, match="step 'x' is not an integer"):
         lc.checkpoint_list(f"{init}=x")
+
+
+def test_offset_must_name_an_arm(lc, tmp_path):
+    log = _log(tmp_path / "log.csv", [(100, 10.0)])
+    with pytest.raises(ConfigError, match=r"--offset b: no --arm of that name \(arms: a\)"):
+        lc.main(["--arm", "a", str(log), f"{log}=0", "--offset", "b", "1"])
+    with pytest.raises(ConfigError, match="hours 'x' is not a number"):
+        lc.main(["--arm", "a", str(log), f"{log}=0", "--offset", "a", "x"])
