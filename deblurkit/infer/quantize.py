@@ -15,6 +15,7 @@ speed and its dev-set gains beside fp32.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -103,11 +104,17 @@ def quantize_int8(onnx_model: bytes, calibration: Sequence[np.ndarray], *,
             x = next(self._it, None)
             return None if x is None else {"image": x}
 
+    root = logging.getLogger()
+    level = root.level
     with tempfile.TemporaryDirectory(prefix="deblurkit-int8-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         src.write_bytes(bytes(onnx_model))
-        quantize_static(src, dst, _Reader(), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=list(op_types), per_channel=per_channel,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+        root.setLevel(logging.ERROR)  # onnxruntime logs a pre-processing suggestion on the root logger
+        try:
+            quantize_static(src, dst, _Reader(), quant_format=QuantFormat.QDQ,
+                            op_types_to_quantize=list(op_types), per_channel=per_channel,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax)
+        finally:
+            root.setLevel(level)
         return dst.read_bytes()
