@@ -119,7 +119,7 @@ def _cached_runner(spec: str, arch: str | None, device: str, backend: str,
 def _onnx_file_runner(path: str, dev: torch.device, backend: str, arch: str | None) -> Runner:
     """An ``.onnx`` file (e.g. from ``deblurkit export``, fp32 or ``--int8``) on onnxruntime's CPU
     provider; cached by resolved path, size and mtime like weights files."""
-    if backend == "torch":
+    if backend in ("torch", "torch-bf16"):
         raise ConfigError(f"backend: {path} is an ONNX model; it runs on onnxruntime (use --backend "
                           "onnxruntime or auto)")
     if arch is not None:
@@ -156,9 +156,9 @@ def get_runner(model: ModelSpec = "default", *, device: str | torch.device = "cp
     dev = resolve_device(device)
     if _estimator_name(model) is not None or _is_estimator_module(model):
         name = _estimator_name(model) or type(model.estimator).__name__
-        if backend == "onnxruntime":
-            raise ConfigError(f"backend: estimator {name!r} runs on the torch backend only (it "
-                              "cannot be exported to ONNX); use --backend torch or auto")
+        if backend in ("onnxruntime", "torch-bf16"):
+            raise ConfigError(f"backend: estimator {name!r} runs on the torch fp32 backend only, "
+                              f"not {backend!r}; use --backend torch or auto")
         if arch is not None:
             raise ConfigError(f"arch: {arch!r} applies only to a .safetensors weights file, "
                               f"not to the estimator {name!r}")

@@ -106,3 +106,15 @@ def test_export_int8_refusals(tmp_path, tiny, capsys):
                  str(tmp_path / "missing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_deblur_with_the_bf16_backend(tmp_path, tiny):
+    from deblurkit.io import read_image
+
+    cal = _calibration_folder(tmp_path / "photos", n=1)
+    for backend in ("torch", "torch-bf16"):
+        assert main(["deblur", str(cal / "p0.png"), "-o", str(tmp_path / backend), "--model", "tiny",
+                     "--backend", backend]) == 0
+    fp32 = read_image(tmp_path / "torch" / "p0.png").pixels
+    bf16 = read_image(tmp_path / "torch-bf16" / "p0.png").pixels
+    assert fp32.shape == bf16.shape and np.abs(fp32 - bf16).max() <= 6 / 255

@@ -192,3 +192,19 @@ def test_auto_backend_is_channels_last_torch_on_cpu(rng):
     assert np.abs(auto - deblur(img, net, backend="onnxruntime")).max() <= 1e-4
     tiny_side = rng.random((2, 9, 3)).astype(np.float32)  # onnxruntime alone refuses this size
     assert deblur(tiny_side, net).shape == (2, 9, 3)
+
+
+def test_torch_bf16_backend_is_close_to_fp32_but_runs_in_bf16():
+    from deblurkit.infer import make_runner
+
+    net = tiny_nafnet()
+    x = torch.rand(1, 3, 33, 47)
+    ref = make_runner(net, "cpu", "torch")(x)
+    runner = make_runner(net, "cpu", "torch-bf16")
+    assert runner.autocast_dtype == torch.bfloat16 and runner.backend == "torch-bf16"
+    got = runner(x)
+    assert got.dtype == torch.float32 and got.shape == ref.shape
+    err = (got - ref).abs().max()
+    assert 0 < err < 0.05  # rounded to bf16 inside, yet the same model
+    with pytest.raises(ConfigError, match="backend: 'bf16' is not one of auto, torch, torch-bf16, onnxruntime"):
+        make_runner(net, "cpu", "bf16")

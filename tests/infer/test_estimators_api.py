@@ -68,9 +68,10 @@ def test_auto_backend_is_torch_and_onnx_is_refused():
     runner = get_runner("classical")
     assert runner.backend == "torch"
     assert get_runner("classical", backend="torch") is runner        # cached per name/device
-    with pytest.raises(ConfigError, match="backend: estimator 'classical' runs on the torch "
-                                          "backend only"):
-        get_runner("classical", backend="onnxruntime")
+    for backend in ("onnxruntime", "torch-bf16"):
+        with pytest.raises(ConfigError, match=f"backend: estimator 'classical' runs on the torch fp32 "
+                                              f"backend only, not '{backend}'"):
+            get_runner("classical", backend=backend)
     with pytest.raises(ConfigError, match="arch: 'nafnet' applies only to a .safetensors"):
         get_runner("classical", arch="nafnet")
 
@@ -115,4 +116,4 @@ def test_cli_deblur_with_an_estimator(tmp_path, blurred, capsys):
     assert not (tmp_path / "tiled" / "b.png").exists()
     assert main(["deblur", str(src / "b.png"), "-o", str(tmp_path / "onnx"),
                  "--model", "classical", "--backend", "onnxruntime"]) == 2
-    assert "torch backend only" in capsys.readouterr().err
+    assert "torch fp32 backend only" in capsys.readouterr().err
