@@ -36,6 +36,13 @@ HELP = "deblur photos (files or folders) with a trained model"
 #: Suffixes picked up when searching a folder (case-insensitive): those deblurkit.io reads.
 IMAGE_SUFFIXES = frozenset(IMAGE_EXTENSIONS)
 
+def image_files(folder: Path) -> list[Path]:
+    """The image files under ``folder`` (recursive, sorted; hidden files and folders skipped)."""
+    return [path for path in sorted(folder.rglob("*"))
+            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+            and not any(part.startswith(".") for part in path.relative_to(folder).parts)]
+
+
 #: Output formats and whether they hold 16 bits per channel.
 FORMATS = {"png": True, "jpg": False, "tif": True}
 _SIXTEEN_BIT_SUFFIXES = frozenset({".png", ".tif", ".tiff"})
@@ -107,14 +114,10 @@ def collect_jobs(inputs: list[Path], out_dir: Path, fmt: str | None,
             folder = item.resolve()
             skip_out = out_root != folder and _is_within(out_root, folder)
             found = []
-            for path in sorted(item.rglob("*")):
-                rel = path.relative_to(item)
-                if any(part.startswith(".") for part in rel.parts):
-                    continue
-                if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
-                    continue
+            for path in image_files(item):
                 if skip_out and _is_within(path.resolve(), out_root):
                     continue  # results of an earlier run inside the input folder
+                rel = path.relative_to(item)
                 found.append(Job(path, out_dir / rel.parent / _output_name(path, fmt, suffix)))
             if not found:
                 problems.append((item, f"{item}: no image files found in this folder"))

@@ -47,12 +47,11 @@ MIN_INT8_PSNR = 30.0
 
 def _calibration_images(folder: Path, count: int) -> list:
     from ..io import read_image
-    from .deblur import IMAGE_SUFFIXES
+    from .deblur import image_files
 
     if not folder.is_dir():
         raise ConfigError(f"calibration: {folder} is not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))[:count]
+    files = image_files(folder)[:count]
     if not files:
         raise ConfigError(f"calibration: no image files found in {folder}")
     images = []

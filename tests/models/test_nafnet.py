@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from model_helpers import count_params
 
 from deblurkit import models
 from deblurkit.errors import ConfigError, ImageError
@@ -18,9 +19,7 @@ TINY = dict(width=8, enc_blocks=[1, 1], middle_blocks=1, dec_blocks=[1, 1])
 
 
 def _count(**options) -> int:
-    with torch.device("meta"):  # no memory, no init cost
-        net = NAFNet(**options)
-    return sum(p.numel() for p in net.parameters())
+    return count_params(NAFNet, **options)
 
 
 def _randomise(net: torch.nn.Module, seed: int = 0, std: float = 0.1) -> torch.nn.Module:
