@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train every config in configs/gpu/ side by side on one lent GPU, then pack the EMA weights and logs
-# into $OUT (the device tool brings back at most 8 files of 16 MiB). Prepare the data first with
+# into $OUT as one archive in 15 MiB parts (the device tool brings back at most 8 files of 16 MiB). Prepare the data first with
 # tools/pack_train_data.py (carried as .gpudata). Usage: tools/gpu_train.sh [CONFIG...]
 set -u
 OUT=${OUT:-runs/gpu-out}
@@ -31,8 +31,12 @@ for c in "${configs[@]}"; do
   [ -n "$ck" ] && cp "$ck/ema.safetensors" "runs/gpu/pack/$name/" 2>/dev/null
   cp "$d/log.csv" "$d/config.yaml" "runs/gpu/pack/$name/" 2>/dev/null
 done
-tar -C runs/gpu/pack -cf "$OUT/nafnet.tar" nafnet-default-gpu 2>/dev/null
-tar -C runs/gpu/pack -cf "$OUT/arm.tar" nafnet-l1fft-gpu 2>/dev/null
-tar -C runs/gpu/pack -cf "$OUT/survey.tar" --exclude nafnet-default-gpu --exclude nafnet-l1fft-gpu . 2>/dev/null
-tar -C runs/gpu -cf "$OUT/logs.tar" logs
+# weights over 15 MiB (the nafnet-w32 teacher: 68 MB in fp32) travel as bf16 (the loader casts them back)
+for big in $(find runs/gpu/pack -name ema.safetensors -size +15M); do
+  $PY -c "import sys, torch; from safetensors.torch import load_file, save_file; t = load_file(sys.argv[1]); \
+save_file({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in t.items()}, sys.argv[1])" "$big"
+done
+# one archive in parts of 15 MiB (the device tool returns <= 8 files of <= 16 MiB, 64 MiB in all);
+# unpack here with: cat FILES_AT/results.tar.part-* | tar -x -C runs/gpu-results
+tar -C runs/gpu -cf - pack logs | split -b 15m -d - "$OUT/results.tar.part-"
 ls -la "$OUT"; tail -n 3 runs/gpu/logs/*.log

@@ -154,6 +154,19 @@ class GanConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation from a trained teacher (issue 8's teacher and student).
+
+    Each step adds ``weight * loss(student(blur), teacher(blur))`` to the supervised
+    ``loss(student(blur), sharp)``; the teacher is frozen (eval mode, no gradients) and runs in the
+    student's precision. ``teacher.init`` (its weights) is required.
+    """
+
+    teacher: ModelConfig
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A whole training run. ``out_dir`` holds checkpoints and logs (default ``runs/<name>``).
 
@@ -183,6 +196,7 @@ class TrainConfig:
     out_dir: str | None = None
     threads: int | None = None
     gan: GanConfig | None = None
+    distill: DistillConfig | None = None
     source: str | None = None  # the file this config came from (set by load_config)
 
     def run_dir(self) -> Path:
@@ -207,6 +221,7 @@ _CHECKS: dict[str, Any] = {
     "checkpoint_minutes": lambda v: v > 0,
     "time_budget_minutes": lambda v: v is None or v > 0,
     "threads": lambda v: v is None or v >= 1,
+    "distill.weight": lambda v: v > 0,
     "gan.n_critic": lambda v: v >= 1,
     "gan.gp_weight": lambda v: v >= 0,
     "gan.adv_weight": lambda v: v >= 0,
@@ -319,6 +334,12 @@ def config_from_dict(raw: dict, *, source: str = "<config>") -> TrainConfig:
         raise ConfigError(f"{source}: loss must list at least one term")
     if cfg.gan is not None:
         _check_gan(cfg.gan, source)
+    if cfg.distill is not None:
+        if cfg.gan is not None:
+            raise ConfigError(f"{source}: distill and gan cannot be combined (the distillation term is "
+                              "added to the supervised step only)")
+        if cfg.distill.teacher.init is None:
+            raise ConfigError(f"{source}: distill.teacher.init must name the teacher's weights file")
     return dataclasses.replace(cfg, source=source)
 
 

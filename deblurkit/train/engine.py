@@ -317,14 +317,21 @@ class SupervisedStep:
     ema: EMA | None = None
     amp: str = "none"
     ema_target: nn.Module | None = None
+    teacher: nn.Module | None = None  # distillation: frozen, adds distill_weight * loss(out, teacher(blur))
+    distill_weight: float = 0.0
 
     def __call__(self, blur: torch.Tensor, sharp: torch.Tensor) -> float:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(blur.device.type, dtype=torch.bfloat16, enabled=self.amp == "bf16"):
             out = self.model(blur)
+            if self.teacher is not None:
+                with torch.no_grad():
+                    taught = primary_output(self.teacher(blur)).float()
         out = [o.float() for o in out] if isinstance(out, (list, tuple)) else out.float()
         loss = self.loss_fn(out, sharp)
+        if self.teacher is not None:
+            loss = loss + self.distill_weight * self.loss_fn(out, taught)
         if not torch.isfinite(loss):
             raise DeblurkitError(f"training loss became {loss.item()} (not finite); lower optim.lr or enable clipping")
         loss.backward()
@@ -430,6 +437,28 @@ def _init_weights(model: nn.Module, path: Path) -> None:
         raise ConfigError(f"model.init: {exc}") from None
 
 
+def build_teacher(cfg: TrainConfig, device: torch.device) -> nn.Module:
+    """The frozen teacher of ``cfg.distill``: built from its model config, its weights loaded from
+    ``distill.teacher.init`` (relative to the config file), in eval mode with no gradients."""
+    from ..errors import WeightsError
+    from ..models import create
+    from ..models.weights import load_weights
+
+    tc = cfg.distill.teacher
+    try:
+        teacher = create(tc.name, **tc.options)
+    except ConfigError as exc:
+        raise ConfigError(f"{cfg.source}: distill.teacher: {exc}") from None
+    try:
+        load_weights(teacher, resolve_path(cfg, tc.init))
+    except WeightsError as exc:
+        raise ConfigError(f"{cfg.source}: distill.teacher.init: {exc}") from None
+    teacher = teacher.to(device).eval().requires_grad_(False)
+    if cfg.channels_last:
+        teacher = teacher.to(memory_format=torch.channels_last)
+    return teacher
+
+
 def _pick_device(cfg: TrainConfig) -> torch.device:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"{cfg.source}: device is 'cuda' but CUDA is not available here")
@@ -496,7 +525,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, dataset=None, max_steps: in
     loss_fn = build_loss([{"name": t.name, "weight": t.weight, **t.options} for t in cfg.loss])
     extra: dict[str, Any] | None = None
     if cfg.gan is None:
-        step_fn = SupervisedStep(net, loss_fn, optimizer, scheduler, clipper, ema, cfg.amp, ema_target=model)
+        teacher = None if cfg.distill is None else build_teacher(cfg, device)
+        step_fn = SupervisedStep(net, loss_fn, optimizer, scheduler, clipper, ema, cfg.amp, ema_target=model,
+                                 teacher=teacher, distill_weight=cfg.distill.weight if cfg.distill else 0.0)
     else:
         from .gan import build_gan_step
 
@@ -626,6 +657,6 @@ def export_weights(run_dir: str | Path, out_path: str | Path, *, use_ema: bool =
 
 __all__ = [
     "build_optimizer", "build_scheduler", "Horizon", "lr_factor", "EMA", "GradClipper", "Checkpointer", "CsvLog",
-    "read_log", "SupervisedStep", "validate", "load_val_pairs", "StepSampler", "train", "RunResult",
+    "read_log", "SupervisedStep", "build_teacher", "validate", "load_val_pairs", "StepSampler", "train", "RunResult",
     "export_weights", "primary_output",
 ]

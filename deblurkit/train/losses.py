@@ -10,6 +10,8 @@ Every function takes ``pred`` and ``target`` as ``(B, C, H, W)`` floating tensor
   ``mean_b 10 * log10(mse_b / m**2 + eps)``; equals ``-mean_b PSNR_b`` up to ``eps``.
 * :func:`fft_l1_loss` — L1 between the real and imaginary parts of ``rfft2`` (frequency loss of
   Cho et al., MIMO-UNet, ICCV 2021).
+* :func:`pyramid_charbonnier_loss` — Charbonnier averaged over a box-pooled pyramid of one
+  full-size output (a single-output form of the multi-scale losses below, for NAFNet-like models).
 * :func:`multiscale_euclidean_loss` — survey eq. 20 (Tao et al., SRN-DeblurNet, CVPR 2018):
   ``sum_i kappa_i / (2 N_i) * ||I_i - I*_i||^2``, ``N_i`` the number of elements of scale ``i``.
 * :func:`multiscale_content_loss` — survey eq. 23 (Nah et al., DeepDeblur, CVPR 2017):
@@ -36,8 +38,8 @@ from ..errors import ConfigError, ImageError
 
 __all__ = [
     "l1_loss", "charbonnier_loss", "psnr_loss", "fft_l1_loss",
-    "multiscale_euclidean_loss", "multiscale_content_loss", "target_pyramid",
-    "L1Loss", "CharbonnierLoss", "PSNRLoss", "FFTL1Loss",
+    "multiscale_euclidean_loss", "multiscale_content_loss", "target_pyramid", "pyramid_charbonnier_loss",
+    "L1Loss", "CharbonnierLoss", "PSNRLoss", "FFTL1Loss", "PyramidCharbonnierLoss",
     "MultiScaleEuclideanLoss", "MultiScaleContentLoss", "CombinedLoss",
     "LOSSES", "build_loss",
 ]
@@ -111,6 +113,31 @@ def fft_l1_loss(pred: torch.Tensor, target: torch.Tensor, *, norm: str = "ortho"
 
 
 # --- multi-scale losses ------------------------------------------------------------------------
+
+def pyramid_charbonnier_loss(pred: torch.Tensor, target: torch.Tensor, *, levels: int = 3,
+                             eps: float = 1e-3) -> torch.Tensor:
+    """``1/L * sum_{k<L} charbonnier(P_k pred, P_k target)``, ``P_k`` = mean over ``2^k x 2^k``
+    blocks (``P_0`` the identity). 0-d.
+
+    The coarse levels weigh low frequencies (colour, large structure: what heavy blur destroys)
+    more than the pixel loss does. ``pred`` and ``target`` are ``(B, C, H, W)`` floats with H and W
+    at least ``2^(levels-1)``; rows and columns that do not fill a block are left out of that level.
+    ``levels = 1`` is :func:`charbonnier_loss`.
+    """
+    _check_pair(pred, target, "pyramid_charbonnier loss")
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise ConfigError(f"loss option levels: expected an integer >= 1, got {levels!r}")
+    if min(pred.shape[-2:]) < 2 ** (levels - 1):
+        raise ImageError(f"pyramid_charbonnier loss: {levels} levels need images of at least "
+                         f"{2 ** (levels - 1)} px, got {tuple(pred.shape[-2:])}")
+    total = pred.new_zeros(())
+    for k in range(levels):
+        f = 2 ** k
+        p = pred if f == 1 else F.avg_pool2d(pred, f)
+        t = target if f == 1 else F.avg_pool2d(target, f)
+        total = total + charbonnier_loss(p, t, eps=eps)
+    return total / levels
+
 
 def _as_list(outputs: Outputs, where: str) -> list[torch.Tensor]:
     if isinstance(outputs, torch.Tensor):
@@ -250,6 +277,19 @@ class FFTL1Loss(nn.Module):
         return fft_l1_loss(_finest(pred), target, norm=self.norm)
 
 
+class PyramidCharbonnierLoss(nn.Module):
+    """:func:`pyramid_charbonnier_loss` as a module, on the finest output."""
+
+    def __init__(self, levels: int = 3, eps: float = 1e-3) -> None:
+        super().__init__()
+        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+            raise ConfigError(f"loss option levels: expected an integer >= 1, got {levels!r}")
+        self.levels, self.eps = levels, _check_positive("eps", eps)
+
+    def forward(self, pred: Outputs, target: torch.Tensor) -> torch.Tensor:
+        return pyramid_charbonnier_loss(_finest(pred), target, levels=self.levels, eps=self.eps)
+
+
 class MultiScaleEuclideanLoss(nn.Module):
     """:func:`multiscale_euclidean_loss` (survey eq. 20) as a module."""
 
@@ -290,13 +330,14 @@ LOSSES: dict[str, Callable[..., nn.Module]] = {
     "charbonnier": CharbonnierLoss,
     "psnr": PSNRLoss,
     "fft_l1": FFTL1Loss,
+    "pyramid_charbonnier": PyramidCharbonnierLoss,
     "multiscale_euclidean": MultiScaleEuclideanLoss,  # survey eq. 20 (Tao et al.)
     "multiscale_content": MultiScaleContentLoss,      # survey eq. 23 (Nah et al.)
     "noroozi": lambda **options: _noroozi_loss(**options),  # survey eq. 21 (Noroozi et al.)
 }
 
 _OPTIONS: dict[str, tuple[str, ...]] = {
-    "l1": (), "charbonnier": ("eps",), "psnr": ("data_range", "eps"), "fft_l1": ("norm",),
+    "l1": (), "charbonnier": ("eps",), "psnr": ("data_range", "eps"), "fft_l1": ("norm",), "pyramid_charbonnier": ("levels", "eps"),
     "multiscale_euclidean": ("weights",), "multiscale_content": (), "noroozi": ("normalize",),
 }
 

@@ -238,3 +238,86 @@ def test_checkpoint_weights_run_through_deblur(tmp_path):
     model = load_model(f)
     x = torch.rand(1, 3, 20, 24)
     assert model(x).shape == x.shape
+
+
+
+def _weights_at(cfg, step: int):
+    from safetensors.torch import load_file
+
+    return load_file(str(cfg.run_dir() / "checkpoints" / f"step_{step:07d}" / "model.safetensors"))
+
+
+def test_channels_last_and_bf16_training_against_plain_fp32(tmp_path):
+    """channels_last changes only the memory layout: the same run up to float rounding. amp bf16
+    really runs the forward pass in bf16 (its losses differ from fp32's) yet trains the same way:
+    after 8 steps its weights are closer to the fp32 run's than 4 steps of training move them."""
+    torch.set_num_threads(1)
+    cfgs = {name: _cfg(tmp_path / name, **over)
+            for name, over in {"fp32": {}, "cl": {"channels_last": True}, "bf16": {"amp": "bf16"}}.items()}
+    res = {name: E.train(cfg, dataset=PairSet(), progress=False) for name, cfg in cfgs.items()}
+    w = {name: _weights_at(cfg, 8) for name, cfg in cfgs.items()}
+    assert np.allclose(res["cl"].losses, res["fp32"].losses, rtol=1e-5, atol=1e-6)
+    assert all(torch.allclose(w["cl"][k], w["fp32"][k], atol=1e-5) for k in w["fp32"])
+    diff = np.abs(np.array(res["bf16"].losses) - np.array(res["fp32"].losses))
+    assert diff.max() > 1e-6, "amp: bf16 gave the fp32 losses bit for bit: autocast did not engage"
+    assert diff.max() < 0.05 * max(res["fp32"].losses)
+    w4 = _weights_at(cfgs["fp32"], 4)
+    moved = sum(float((w["fp32"][k] - w4[k]).abs().sum()) for k in w4)
+    gap = sum(float((w["bf16"][k] - w["fp32"][k]).abs().sum()) for k in w4)
+    assert 0 < gap < moved
+
+
+def _tiny_weights(path, seed):
+    from safetensors.torch import save_file
+
+    from deblurkit.models import create
+
+    torch.manual_seed(seed)
+    m = create(TINY["name"], **TINY["options"])
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(path))
+    return m
+
+
+def test_distillation_adds_the_teacher_term(tmp_path):
+    """First-step loss: loss(student, sharp) + w * loss(student, teacher(blur)), by hand; a teacher
+    equal to the student's start adds nothing; the teacher never changes."""
+    from deblurkit.models import create
+    from deblurkit.models.weights import load_weights
+
+    torch.set_num_threads(1)
+    start = _tiny_weights(tmp_path / "start.safetensors", 1)
+    teacher = _tiny_weights(tmp_path / "teacher.safetensors", 2).eval()
+    model = {**TINY, "init": str(tmp_path / "start.safetensors")}
+    plain = E.train(_cfg(tmp_path / "plain", model=model, steps=2), dataset=PairSet(), progress=False)
+    same = E.train(_cfg(tmp_path / "same", model=model, steps=2, distill={
+        "teacher": {**TINY, "init": str(tmp_path / "start.safetensors")}, "weight": 3.0}),
+        dataset=PairSet(), progress=False)
+    assert same.losses[0] == pytest.approx(plain.losses[0], rel=1e-6)
+    cfg = _cfg(tmp_path / "kd", model=model, steps=2, distill={
+        "teacher": {**TINY, "init": str(tmp_path / "teacher.safetensors")}, "weight": 3.0})
+    kd = E.train(cfg, dataset=PairSet(), progress=False)
+    batch = [PairSet()[i] for i in range(4)]
+    blur = torch.stack([b["blur"] for b in batch])
+    sharp = torch.stack([b["sharp"] for b in batch])
+    with torch.no_grad():
+        out = start(blur)
+        ref = (out - sharp).abs().mean() + 3.0 * (out - teacher(blur)).abs().mean()  # loss: l1
+    assert kd.losses[0] == pytest.approx(ref.item(), rel=1e-5)
+    assert kd.losses[0] > plain.losses[0]
+    built = E.build_teacher(cfg, torch.device("cpu"))
+    assert not built.training and not any(p.requires_grad for p in built.parameters())
+    check = create(TINY["name"], **TINY["options"])
+    load_weights(check, tmp_path / "teacher.safetensors")  # the file itself is untouched by training
+    assert all(torch.equal(a, b) for a, b in zip(check.state_dict().values(), built.state_dict().values()))
+
+
+def test_distill_config_is_validated(tmp_path):
+    with pytest.raises(ConfigError, match="distill.teacher.init must name"):
+        _cfg(tmp_path, distill={"teacher": TINY})
+    with pytest.raises(ConfigError, match="distill.weight has an out-of-range value 0"):
+        _cfg(tmp_path, distill={"teacher": {**TINY, "init": "t.safetensors"}, "weight": 0})
+    with pytest.raises(ConfigError, match="distill and gan cannot be combined"):
+        _cfg(tmp_path, distill={"teacher": {**TINY, "init": "t.safetensors"}}, gan={})
+    cfg = _cfg(tmp_path, distill={"teacher": {**TINY, "init": "missing.safetensors"}})
+    with pytest.raises(ConfigError, match=r"distill.teacher.init: .*missing.safetensors"):
+        E.train(cfg, dataset=PairSet(), progress=False)

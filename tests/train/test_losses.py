@@ -104,6 +104,31 @@ def test_eq23_by_hand_and_relation_to_eq20():
     assert L.multiscale_euclidean_loss(p, t).item() == pytest.approx(((p - t) ** 2).mean().item() / 2)
 
 
+def test_pyramid_charbonnier_constructed_cases():
+    eps = 1e-3
+    t = torch.rand(2, 3, 16, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    # a constant offset survives every level of block means: each level gives sqrt(c^2 + eps^2)
+    c = 0.2
+    assert L.pyramid_charbonnier_loss(t + c, t, levels=3, eps=eps).item() == pytest.approx(math.hypot(c, eps))
+    # a +-a checkerboard vanishes in every 2x2 block mean: level 0 sees it, levels 1 and 2 see zero
+    a = 0.1
+    yy, xx = torch.meshgrid(torch.arange(16), torch.arange(12), indexing="ij")
+    checker = a * (1 - 2 * ((yy + xx) % 2)).to(torch.float64)
+    got = L.pyramid_charbonnier_loss(t + checker, t, levels=3, eps=eps).item()
+    assert got == pytest.approx((math.hypot(a, eps) + 2 * eps) / 3)
+    # one level is the plain Charbonnier loss; a 2x2 block mean by hand for level 1
+    p = torch.rand_like(t)
+    assert L.pyramid_charbonnier_loss(p, t, levels=1, eps=eps).item() == pytest.approx(
+        L.charbonnier_loss(p, t, eps=eps).item(), rel=1e-12)
+    blocks = lambda x: x.reshape(2, 3, 8, 2, 6, 2).mean(dim=(3, 5))  # noqa: E731
+    ref = (L.charbonnier_loss(p, t, eps=eps) + L.charbonnier_loss(blocks(p), blocks(t), eps=eps)) / 2
+    assert L.pyramid_charbonnier_loss(p, t, levels=2, eps=eps).item() == pytest.approx(ref.item(), rel=1e-12)
+    with pytest.raises(ConfigError, match="levels: expected an integer >= 1, got 0"):
+        L.build_loss([{"name": "pyramid_charbonnier", "levels": 0}])
+    with pytest.raises(ImageError, match="5 levels need images of at least 16 px, got \\(16, 12\\)"):
+        L.pyramid_charbonnier_loss(p, t, levels=5)
+
+
 def test_modules_equal_the_functions():
     p, t = _pair()
     half = torch.rand(2, 3, 4, 5, dtype=torch.float64)
@@ -112,6 +137,7 @@ def test_modules_equal_the_functions():
         (L.CharbonnierLoss(eps=0.1), L.charbonnier_loss(p, t, eps=0.1)),
         (L.PSNRLoss(data_range=2.0, eps=1e-6), L.psnr_loss(p, t, data_range=2.0, eps=1e-6)),
         (L.FFTL1Loss(norm="backward"), L.fft_l1_loss(p, t, norm="backward")),
+        (L.PyramidCharbonnierLoss(levels=2, eps=0.1), L.pyramid_charbonnier_loss(p, t, levels=2, eps=0.1)),
     ]
     for module, ref in cases:
         assert module(p, t).item() == pytest.approx(ref.item(), rel=1e-12)
