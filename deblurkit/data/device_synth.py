@@ -450,5 +450,10 @@ def build_device_set(cfg) -> DeviceSynthesisSet:
 
     paths, _ = _collect(resolve_path(cfg, cfg.data.train_dir))
     mix = build_generator(cfg.data.mix, cfg.data.generators)
+    for name, gen, _ in mix.members:
+        if name == "sharp" and (gen.soft_prob > 0 or gen.gaussian_prob != 0.5):
+            raise ConfigError(f"{cfg.source}: data.generators.sharp soft_prob {gen.soft_prob} / gaussian_prob "
+                              f"{gen.gaussian_prob}: not implemented for data.synthesis: device; use "
+                              "synthesis: cpu or the defaults (soft_prob 0, gaussian_prob 0.5)")
     return DeviceSynthesisSet(paths, crop=cfg.data.crop, length=cfg.steps * cfg.data.batch_size, mix=mix,
                               seed=cfg.seed)

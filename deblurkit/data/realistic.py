@@ -236,21 +236,47 @@ class FrameAverageBlur:
 
 @dataclass(frozen=True)
 class SharpPair:
-    """No blur (``identity_prob``) or a barely visible one: Gaussian sigma <= 0.5 px or linear
-    motion <= 1.5 px. Teaches a model to leave sharp content alone."""
+    """No blur (``identity_prob``) or a barely visible one: Gaussian sigma <= 0.5 px (a share
+    ``gaussian_prob`` of those) or linear motion <= 1.5 px. Teaches a model to leave sharp content
+    alone.
+
+    ``soft_prob``: with this probability the photo is first softened by a Gaussian of sigma drawn
+    from ``soft_sigma`` (linear light) and that soft image is the *target* as well: isotropic
+    softness, as in video frames and downscaled or defocused photos, is to be kept, not sharpened
+    (the shipped default sharpens the still, already soft background of frame-averaged GoPro
+    video; docs/training.md). 0 (default) draws nothing extra, so older recipes are unchanged.
+    """
 
     identity_prob: float = 0.5
     margin: int = 4
+    gaussian_prob: float = 0.5
+    soft_prob: float = 0.0
+    soft_sigma: tuple[float, float] = (0.5, 1.2)
+
+    def __post_init__(self):
+        for name in ("identity_prob", "gaussian_prob", "soft_prob"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise ConfigError(f"sharp.{name}: expected a probability in [0, 1], got {v!r}")
+        sig = _check_range(self.soft_sigma, "sharp.soft_sigma")
+        if sig[0] <= 0 or 3.0 * sig[1] > self.margin:
+            raise ConfigError(f"sharp.soft_sigma: expected 0 < lo <= hi <= margin / 3 = {self.margin / 3:g} "
+                              f"(the kernel's reach must fit the margin), got {self.soft_sigma!r}")
+        object.__setattr__(self, "soft_sigma", sig)
 
     def __call__(self, window: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
         from ..blur import kernels as K
         from ..blur.convolve import blur
 
         sharp = window.astype(np.float32)
+        if self.soft_prob > 0 and rng.random() < self.soft_prob:
+            sigma = float(rng.uniform(*self.soft_sigma))
+            soft = K.gaussian_kernel(sigma, 2 * math.ceil(3 * sigma) + 1)
+            sharp = _enc(np.asarray(blur(_lin(sharp), soft, boundary="reflect"), dtype=np.float32))
         if rng.random() < self.identity_prob:
             out = sharp
         else:
-            if rng.random() < 0.5:
+            if rng.random() < self.gaussian_prob:
                 k = K.gaussian_kernel(float(rng.uniform(0.2, 0.5)), 5)
             else:
                 k = K.linear_motion_kernel(float(rng.uniform(1.0, 1.5)), float(rng.uniform(0, 180)), 5)

@@ -140,3 +140,16 @@ def test_engine_trains_with_device_synthesis_and_time_budget(tmp_path):
     assert (tmp_path / "run").exists() and read_log(tmp_path / "run" / "log.csv")
     with pytest.raises(ConfigError, match="time_budget_minutes"):
         config_from_dict({"name": "t", "time_budget_minutes": 0})
+
+
+def test_soft_sharp_pairs_are_refused_by_device_synthesis(tmp_path):
+    from deblurkit.data.device_synth import build_device_set
+    from deblurkit.train.config import config_from_dict
+
+    (tmp_path / "photos").mkdir()
+    _photos(tmp_path / "photos")
+    cfg = config_from_dict({
+        "name": "t", "data": {"train_dir": str(tmp_path / "photos"), "crop": 32, "synthesis": "device",
+                              "mix": {"sharp": 1.0}, "generators": {"sharp": {"soft_prob": 0.5}}}})
+    with pytest.raises(ConfigError, match="sharp soft_prob 0.5 .* not implemented for data.synthesis: device"):
+        build_device_set(cfg)

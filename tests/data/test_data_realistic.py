@@ -97,3 +97,34 @@ def test_bad_generator_config_is_refused():
         R.build_generator({"camera": 1.0}, {"camera": {"length": 3}})
     with pytest.raises(ConfigError, match="camera.extent"):
         R.CameraMotionBlur(extent=(5.0, 1.0))
+
+
+def test_soft_sharp_pairs_keep_the_softened_photo_as_target(window):
+    """soft_prob 1, identity 1: blur == sharp == the window softened by a Gaussian in linear light
+    (checked against scipy); soft_prob 0 draws nothing extra (older recipes unchanged)."""
+    from scipy.ndimage import gaussian_filter
+
+    gen = R.SharpPair(identity_prob=1.0, soft_prob=1.0, soft_sigma=(1.0, 1.0))
+    out = gen(window.copy(), np.random.default_rng(0))
+    np.testing.assert_array_equal(out["blur"], out["sharp"])
+    ref_lin = np.stack([gaussian_filter(R._lin(window.astype(np.float32))[..., c].astype(np.float64), 1.0,
+                                        mode="reflect", truncate=3.0) for c in range(3)], axis=-1)
+    ref = R._enc(ref_lin.astype(np.float32))[4:-4, 4:-4]
+    # the kernel is a normalised sampled Gaussian (7 taps at sigma 1), as scipy's with truncate 3
+    np.testing.assert_allclose(out["sharp"], ref, atol=2e-3)
+    assert np.abs(out["sharp"] - window[4:-4, 4:-4]).mean() > 2e-3  # it is softer than the photo
+    plain = R.SharpPair()(window.copy(), np.random.default_rng(7))
+    zero = R.SharpPair(soft_prob=0.0)(window.copy(), np.random.default_rng(7))
+    np.testing.assert_array_equal(plain["blur"], zero["blur"])
+    # gaussian_prob 0: every barely blurred pair is a short linear motion, never a Gaussian
+    motion = R.SharpPair(identity_prob=0.0, gaussian_prob=0.0)(window.copy(), np.random.default_rng(1))
+    assert np.abs(motion["blur"] - motion["sharp"]).mean() > 0
+
+
+def test_soft_sharp_pairs_refuse_bad_options():
+    with pytest.raises(ConfigError, match=r"sharp.soft_prob: expected a probability in \[0, 1\], got 1.5"):
+        R.SharpPair(soft_prob=1.5)
+    with pytest.raises(ConfigError, match=r"sharp.soft_sigma: .*margin / 3"):
+        R.SharpPair(soft_sigma=(0.5, 2.0))  # a sigma-2 kernel reaches 6 px: more than the 4 px margin
+    with pytest.raises(ConfigError, match="sharp.gaussian_prob"):
+        R.build_generator({"sharp": 1.0}, {"sharp": {"gaussian_prob": -0.1}})
