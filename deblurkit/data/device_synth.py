@@ -105,6 +105,7 @@ class Recipe:
              "code": int(ALL_CODES[int(rng.integers(0, len(ALL_CODES)))]), "kind": KINDS.index(name)}
         eye = _normaliser(win)[None].astype(np.float32)
         warp, bgwarp, kernel = eye, eye, np.ones((1, 1), np.float32)
+        soft = np.ones((1, 1), np.float32)  # sharp pairs: the softening of the photo (input and target)
         ellipse = np.zeros(5, np.float32)
         hl = (0.0, 1.0)
         if name in ("camera", "shake", "object", "frames") and rng.random() < gen.highlight_prob:
@@ -129,10 +130,13 @@ class Recipe:
             size = int(rng.integers(gen.size[0], gen.size[1] + 1))
             kernel = (K.camera_shake_kernel(size, seed=seed()) if rng.random() < 0.6
                       else K.gp_trajectory_kernel(size, seed=seed()))
-        elif name == "sharp":
+        elif name == "sharp":  # draws in the order of realistic.SharpPair
+            if gen.soft_prob > 0 and rng.random() < gen.soft_prob:
+                sigma = float(rng.uniform(*gen.soft_sigma))
+                soft = K.gaussian_kernel(sigma, 2 * math.ceil(3 * sigma) + 1)
             if rng.random() >= gen.identity_prob:
-                kernel = (K.gaussian_kernel(float(rng.uniform(0.2, 0.5)), 5) if rng.random() < 0.5 else
-                          K.linear_motion_kernel(float(rng.uniform(1.0, 1.5)), float(rng.uniform(0, 180)), 5))
+                kernel = (K.gaussian_kernel(float(rng.uniform(0.2, 0.5)), 5) if rng.random() < gen.gaussian_prob
+                          else K.linear_motion_kernel(float(rng.uniform(1.0, 1.5)), float(rng.uniform(0, 180)), 5))
         else:  # object
             # ellipse: centre, radii, angle (as realistic._soft_ellipse)
             ellipse = np.array([rng.uniform(0.25, 0.75) * win, rng.uniform(0.25, 0.75) * win,
@@ -147,7 +151,8 @@ class Recipe:
                                               max_rotation_deg=0.0)
                 bgwarp = sampling_matrices(_translations(bg[:, :2]), win, 1.0)
         r.setdefault("objrot", 0)
-        r.update(warp=warp, bgwarp=bgwarp, kernel=np.asarray(kernel, np.float32), ellipse=ellipse,
+        r.update(warp=warp, bgwarp=bgwarp, kernel=np.asarray(kernel, np.float32),
+                 soft=np.asarray(soft, np.float32), ellipse=ellipse,
                  highlight=np.array(hl, np.float32), noise=self._noise(rng))
         return r
 
@@ -190,6 +195,7 @@ def collate_recipes(items: list[dict]) -> dict[str, torch.Tensor]:
     out["warp"], out["warp_w"] = _pad_poses([it["warp"] for it in items])
     out["bgwarp"], out["bgwarp_w"] = _pad_poses([it["bgwarp"] for it in items])
     out["kernel"] = _pad_kernels([it["kernel"] for it in items])
+    out["soft"] = _pad_kernels([it["soft"] for it in items])
     for key in ("ellipse", "highlight", "noise"):
         out[key] = torch.from_numpy(np.stack([it[key] for it in items]))
     return out
@@ -414,6 +420,10 @@ class DeviceSynthesisSet(torch.utils.data.Dataset):
         i = idx("camera", "frames")
         if len(i):
             blur[i] = warp_average(lin[i], bt["warp"][i], bt["warp_w"][i], "reflection")
+        i = idx("sharp")
+        if len(i) and bt["soft"].shape[-1] > 1:  # soft sharp pairs: the softened photo is the target too
+            sharp[i] = convolve_kernels(lin[i], bt["soft"][i])
+            lin[i] = sharp[i]
         i = idx("shake", "sharp")
         if len(i):
             blur[i] = convolve_kernels(lin[i], bt["kernel"][i])
@@ -450,10 +460,5 @@ def build_device_set(cfg) -> DeviceSynthesisSet:
 
     paths, _ = _collect(resolve_path(cfg, cfg.data.train_dir))
     mix = build_generator(cfg.data.mix, cfg.data.generators)
-    for name, gen, _ in mix.members:
-        if name == "sharp" and (gen.soft_prob > 0 or gen.gaussian_prob != 0.5):
-            raise ConfigError(f"{cfg.source}: data.generators.sharp soft_prob {gen.soft_prob} / gaussian_prob "
-                              f"{gen.gaussian_prob}: not implemented for data.synthesis: device; use "
-                              "synthesis: cpu or the defaults (soft_prob 0, gaussian_prob 0.5)")
     return DeviceSynthesisSet(paths, crop=cfg.data.crop, length=cfg.steps * cfg.data.batch_size, mix=mix,
                               seed=cfg.seed)

@@ -142,14 +142,25 @@ def test_engine_trains_with_device_synthesis_and_time_budget(tmp_path):
         config_from_dict({"name": "t", "time_budget_minutes": 0})
 
 
-def test_soft_sharp_pairs_are_refused_by_device_synthesis(tmp_path):
-    from deblurkit.data.device_synth import build_device_set
-    from deblurkit.train.config import config_from_dict
 
-    (tmp_path / "photos").mkdir()
-    _photos(tmp_path / "photos")
-    cfg = config_from_dict({
-        "name": "t", "data": {"train_dir": str(tmp_path / "photos"), "crop": 32, "synthesis": "device",
-                              "mix": {"sharp": 1.0}, "generators": {"sharp": {"soft_prob": 0.5}}}})
-    with pytest.raises(ConfigError, match="sharp soft_prob 0.5 .* not implemented for data.synthesis: device"):
-        build_device_set(cfg)
+def test_soft_sharp_pairs_on_the_device_match_scipy(tmp_path):
+    """soft_prob 1, identity 1, no noise: input == target == the photo window softened by a
+    Gaussian in linear light (scipy's gaussian_filter on the same window, interior compared)."""
+    from scipy.ndimage import gaussian_filter
+
+    from deblurkit.data.device_synth import GAMMA
+
+    opts = {"sharp": {"identity_prob": 1.0, "soft_prob": 1.0, "soft_sigma": [1.0, 1.0]},
+            "noise": {"noise_prob": 0.0, "jpeg_prob": 0.0}}
+    ds = DeviceSynthesisSet(_photos(tmp_path), crop=32, length=4, mix=build_generator({"sharp": 1.0}, opts), seed=0)
+    batch = ds.collate([ds[i] for i in range(2)])
+    assert batch["soft"].shape[-1] == 7  # sigma 1: a 7-tap Gaussian
+    blur, sharp = ds.realise(batch, "cpu")
+    assert (blur - sharp).abs().max() <= 0.5 / 255 + 1e-4
+    plain = dict(batch, soft=torch.ones(2, 1, 1))
+    _, window = ds.realise(plain, "cpu")  # the same windows, not softened
+    for b in range(2):
+        lin = window[b].double().numpy() ** GAMMA
+        ref = np.stack([gaussian_filter(c, 1.0, mode="reflect", truncate=3.0) for c in lin]) ** (1 / GAMMA)
+        np.testing.assert_allclose(sharp[b, :, 4:-4, 4:-4].numpy(), ref[:, 4:-4, 4:-4], atol=2e-3)
+    assert (sharp - window).abs().mean() > 2e-3
