@@ -20,7 +20,8 @@ from torch import nn
 from ..errors import WeightsError
 from ..io.atomic import atomic_path
 
-__all__ = ["save_weights", "load_weights", "read_metadata", "file_sha256", "state_dict_tensors"]
+__all__ = ["save_weights", "load_weights", "read_metadata", "file_sha256", "state_dict_tensors",
+           "average_state_dicts"]
 
 _META_KEY = "deblurkit"
 
@@ -130,3 +131,42 @@ def load_weights(model: nn.Module, path: str | os.PathLike, *,
 def _few(items: list[str], n: int = 3) -> str:
     shown = ", ".join(items[:n])
     return shown + (f", ... {len(items) - n} more" if len(items) > n else "")
+
+
+def average_state_dicts(states: list[dict[str, torch.Tensor]], *, names: list[str] | None = None,
+                        coefficients: list[float] | None = None) -> dict[str, torch.Tensor]:
+    """Weighted mean ``sum_i c_i * state_i`` of state dicts with the same keys and shapes (a "model
+    soup", Wortsman et al., ICML 2022: fine-tunes of one starting point often average into a model
+    between or above them). ``coefficients`` default to ``1 / n`` each and must be >= 0 with sum 1.
+    Floating tensors are averaged in float64 and returned in their own dtype; integer tensors (step
+    counters) must agree and are kept. ``names`` label the inputs in errors. Raises WeightsError.
+    """
+    n = len(states)
+    names = names or [f"input {i}" for i in range(n)]
+    if n < 2:
+        raise WeightsError(f"average of weights: need at least 2 inputs, got {n}")
+    if coefficients is None:
+        coefficients = [1.0 / n] * n
+    if len(coefficients) != n or any(not (c >= 0) for c in coefficients) or abs(sum(coefficients) - 1) > 1e-6:
+        raise WeightsError(f"average of weights: coefficients must be {n} numbers >= 0 summing to 1, "
+                           f"got {coefficients}")
+    keys = set(states[0])
+    for name, st in zip(names[1:], states[1:]):
+        if set(st) != keys:
+            diff = sorted(keys.symmetric_difference(st))
+            raise WeightsError(f"weights {name}: keys differ from {names[0]}'s ({_few(diff)})")
+    out = {}
+    for k in states[0]:
+        ref = states[0][k]
+        for name, st in zip(names[1:], states[1:]):
+            if st[k].shape != ref.shape:
+                raise WeightsError(f"weights {name}: {k} has shape {tuple(st[k].shape)}, "
+                                   f"{names[0]} has {tuple(ref.shape)}")
+        if ref.is_floating_point():
+            out[k] = sum(c * st[k].double() for c, st in zip(coefficients, states)).to(ref.dtype)
+        else:
+            for name, st in zip(names[1:], states[1:]):
+                if not torch.equal(st[k], ref):
+                    raise WeightsError(f"weights {name}: integer tensor {k} differs from {names[0]}'s")
+            out[k] = ref.clone()
+    return out
