@@ -115,7 +115,8 @@ def evaluate(weights: Path, arch: str, sets: list[str]) -> dict[str, dict[str, f
     return result
 
 
-def plot(points: list[dict], sets: list[str], path: Path) -> None:
+def plot(points: list[dict], sets: list[str], path: Path,
+         xlabel: str = "CPU training hours (after the GPU stage)") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,7 +129,7 @@ def plot(points: list[dict], sets: list[str], path: Path) -> None:
             ax.plot([p["hours"] for p in pts], [p["gain"][name]["mean"] for p in pts], "o-", ms=3, label=arm)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(name, fontsize=10)
-        ax.set_xlabel("CPU training hours (after the GPU stage)")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("mean gain over blurred input (dB)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS))
     ap.add_argument("--every", type=int, default=1, help="score every n-th checkpoint (the last always)")
     ap.add_argument("--plot", type=Path, default=None)
+    ap.add_argument("--xlabel", default="CPU training hours (after the GPU stage)", help="the plot's x-axis label")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -183,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(points, indent=1))
     if args.plot:
-        plot(points, args.sets, args.plot)
+        plot(points, args.sets, args.plot, args.xlabel)
         print(f"\nplot: {args.plot}")
     return 0
 

@@ -42,16 +42,20 @@ SHAPES: dict[str, dict] = {
 }
 
 
-def median_seconds(runner, repeats: int) -> float:
-    """Median seconds of ``deblur`` on a fixed random 1280 x 720 photo, after one warm-up call."""
+def interleaved_medians(runners: list, repeats: int) -> list[float]:
+    """Median seconds of ``deblur`` on a fixed random 1280 x 720 photo for each runner, timed in
+    rounds (one call of each runner per round, after one warm-up call each), so that load changes
+    on the machine hit every shape alike."""
     image = np.random.default_rng(0).random((H, W, 3), dtype=np.float32)
-    deblur(image, runner)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    for runner in runners:
         deblur(image, runner)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: list[list[float]] = [[] for _ in runners]
+    for _ in range(repeats):
+        for i, runner in enumerate(runners):
+            start = time.perf_counter()
+            deblur(image, runner)
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,14 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise ConfigError(f"--shapes {unknown}: no such shape; choose from: {'; '.join(names)}")
         names = [names[0]] + [n for n in names[1:] if any(s in n for s in args.shapes)]
-    rows = []
-    for name in names:
-        model = create("nafnet", **SHAPES[name]).eval()
-        macs = count_macs(model, (1, 3, H, W))
-        seconds = median_seconds(TorchRunner(model, channels_last=True), args.repeats)
-        rows.append((name, count_parameters(model), macs, seconds))
+    models = [create("nafnet", **SHAPES[name]).eval() for name in names]
+    seconds = interleaved_medians([TorchRunner(m, channels_last=True) for m in models], args.repeats)
+    rows = [(name, count_parameters(m), count_macs(m, (1, 3, H, W)), s)
+            for name, m, s in zip(names, models, seconds)]
     ref = rows[0][3]
-    print(f"| NAFNet shape ({args.threads} threads, median of {args.repeats}) | parameters | GMACs / 1280x720 "
+    print(f"| NAFNet shape ({args.threads} threads, median of {args.repeats}, interleaved) | parameters | GMACs / 1280x720 "
           "| s / 1280x720 | x default time |")
     print("|---|---|---|---|---|")
     for name, params, macs, seconds in rows:
