@@ -11,15 +11,19 @@ worth having only if the dev figures per hour do not drop (that half is the lear
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
-import time
+from pathlib import Path
 
 import numpy as np
-import torch
 
-from deblurkit.models import model_options
-from deblurkit.train import engine as E
-from deblurkit.train.config import config_from_dict
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark scripts
+
+from engine_overhead import Fixed  # noqa: E402  (n random sharp crops and their box blur)
+
+from deblurkit.models import model_options  # noqa: E402
+from deblurkit.train import engine as E  # noqa: E402
+from deblurkit.train.config import config_from_dict  # noqa: E402
 
 VARIANTS = {  # name -> (amp, channels_last)
     "fp32 (reference)": ("none", False),
@@ -27,22 +31,6 @@ VARIANTS = {  # name -> (amp, channels_last)
     "bf16 autocast": ("bf16", False),
     "bf16 autocast + channels-last": ("bf16", True),
 }
-
-
-class Fixed(torch.utils.data.Dataset):
-    """``n`` random sharp crops and a box-blurred copy; indices wrap around."""
-
-    def __init__(self, n: int, crop: int):
-        g = torch.Generator().manual_seed(0)
-        self.sharp = torch.rand(n, 3, crop, crop, generator=g)
-        self.blur = torch.nn.functional.avg_pool2d(self.sharp, 5, 1, 2, count_include_pad=False)
-
-    def __len__(self):
-        return 10**9
-
-    def __getitem__(self, i):
-        i = i % len(self.sharp)
-        return {"blur": self.blur[i], "sharp": self.sharp[i]}
 
 
 def run_once(amp: str, channels_last: bool, *, model: str, size: str, steps: int, warmup: int,
