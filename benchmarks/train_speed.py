@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmar
 
 from engine_overhead import Fixed  # noqa: E402  (n random sharp crops and their box blur)
 
+from deblurkit.errors import ConfigError  # noqa: E402
 from deblurkit.models import model_options  # noqa: E402
 from deblurkit.train import engine as E  # noqa: E402
 from deblurkit.train.config import config_from_dict  # noqa: E402
@@ -49,7 +50,11 @@ def run_once(amp: str, channels_last: bool, *, model: str, size: str, steps: int
         log = E.read_log(f"{d}/log.csv")
     t = np.array([r["seconds"] for r in log])
     loss = log[-1]["loss"]
-    per_step = (t[-1] - t[warmup - 1]) / steps
+    span = t[-1] - t[warmup - 1]
+    if span < 2.0:  # the engine logs seconds to 0.1 s: a shorter span cannot be timed to 5 %
+        raise ConfigError(f"--steps {steps}: the timed steps took {span:.1f} s by the log (< 2 s); "
+                          "give more steps")
+    per_step = span / steps
     return per_step, loss
 
 
@@ -82,4 +87,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ConfigError as exc:
+        print(f"train_speed: {exc}", file=sys.stderr)
+        sys.exit(2)
