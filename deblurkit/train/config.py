@@ -26,6 +26,13 @@ same engine (see ``configs/gan_example.yaml``)::
       loss: wgan-gp
       n_critic: 5
       adv_weight: 0.01
+
+An optional ``distill`` section (:class:`DistillConfig`) adds ``weight * loss(model(blur),
+teacher(blur))`` from a frozen, trained teacher (see ``configs/nafnet_distill.yaml``)::
+
+    distill:
+      teacher: {name: nafnet-w32, options: {}, init: ../runs/gpu-results/nafnet-w32-teacher/ema.safetensors}
+      weight: 1.0
 """
 
 from __future__ import annotations
