@@ -32,12 +32,11 @@ def soup(out: Path, inputs: list[Path], arch: str, options: dict) -> str:
     return its sha256."""
     if out.resolve() in {p.resolve() for p in inputs}:
         raise DeblurkitError(f"soup: output {out} is one of the inputs; choose another path")
+    model = create(arch, **options)
     states = []
-    for p in inputs:
-        model = create(arch, **options)
+    for p in inputs:  # each loaded into the model: its keys and shapes are checked there
         load_weights(model, p)
         states.append(state_dict_tensors(model))
-    model = create(arch, **options)
     model.load_state_dict(average_state_dicts(states, names=[str(p) for p in inputs]))
     return save_weights(model, out, metadata={"arch": arch, "options": options,
                                               "soup": [str(p) for p in inputs]})

@@ -131,9 +131,8 @@ class Recipe:
             kernel = (K.camera_shake_kernel(size, seed=seed()) if rng.random() < 0.6
                       else K.gp_trajectory_kernel(size, seed=seed()))
         elif name == "sharp":  # draws in the order of realistic.SharpPair
-            if gen.soft_prob > 0 and rng.random() < gen.soft_prob:
-                sigma = float(rng.uniform(*gen.soft_sigma))
-                soft = K.gaussian_kernel(sigma, 2 * math.ceil(3 * sigma) + 1)
+            drawn = gen.draw_soft_kernel(rng)
+            soft = soft if drawn is None else drawn
             if rng.random() >= gen.identity_prob:
                 kernel = (K.gaussian_kernel(float(rng.uniform(0.2, 0.5)), 5) if rng.random() < gen.gaussian_prob
                           else K.linear_motion_kernel(float(rng.uniform(1.0, 1.5)), float(rng.uniform(0, 180)), 5))

@@ -264,14 +264,23 @@ class SharpPair:
                               f"(the kernel's reach must fit the margin), got {self.soft_sigma!r}")
         object.__setattr__(self, "soft_sigma", sig)
 
+    def draw_soft_kernel(self, rng: np.random.Generator) -> np.ndarray | None:
+        """The Gaussian that softens this pair's photo, or None (no draw at all when ``soft_prob``
+        is 0). Shared with device synthesis, so both draw alike."""
+        from ..blur import kernels as K
+
+        if self.soft_prob > 0 and rng.random() < self.soft_prob:
+            sigma = float(rng.uniform(*self.soft_sigma))
+            return K.gaussian_kernel(sigma, 2 * math.ceil(3 * sigma) + 1)
+        return None
+
     def __call__(self, window: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
         from ..blur import kernels as K
         from ..blur.convolve import blur
 
         sharp = window.astype(np.float32)
-        if self.soft_prob > 0 and rng.random() < self.soft_prob:
-            sigma = float(rng.uniform(*self.soft_sigma))
-            soft = K.gaussian_kernel(sigma, 2 * math.ceil(3 * sigma) + 1)
+        soft = self.draw_soft_kernel(rng)
+        if soft is not None:
             sharp = _enc(np.asarray(blur(_lin(sharp), soft, boundary="reflect"), dtype=np.float32))
         if rng.random() < self.identity_prob:
             out = sharp

@@ -67,6 +67,12 @@ def _check_positive(name: str, value: float) -> float:
     return float(value)
 
 
+def _check_levels(levels: int) -> int:
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise ConfigError(f"loss option levels: expected an integer >= 1, got {levels!r}")
+    return levels
+
+
 # --- single-scale losses -----------------------------------------------------------------------
 
 def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -125,8 +131,7 @@ def pyramid_charbonnier_loss(pred: torch.Tensor, target: torch.Tensor, *, levels
     ``levels = 1`` is :func:`charbonnier_loss`.
     """
     _check_pair(pred, target, "pyramid_charbonnier loss")
-    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-        raise ConfigError(f"loss option levels: expected an integer >= 1, got {levels!r}")
+    _check_levels(levels)
     if min(pred.shape[-2:]) < 2 ** (levels - 1):
         raise ImageError(f"pyramid_charbonnier loss: {levels} levels need images of at least "
                          f"{2 ** (levels - 1)} px, got {tuple(pred.shape[-2:])}")
@@ -282,9 +287,7 @@ class PyramidCharbonnierLoss(nn.Module):
 
     def __init__(self, levels: int = 3, eps: float = 1e-3) -> None:
         super().__init__()
-        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-            raise ConfigError(f"loss option levels: expected an integer >= 1, got {levels!r}")
-        self.levels, self.eps = levels, _check_positive("eps", eps)
+        self.levels, self.eps = _check_levels(levels), _check_positive("eps", eps)
 
     def forward(self, pred: Outputs, target: torch.Tensor) -> torch.Tensor:
         return pyramid_charbonnier_loss(_finest(pred), target, levels=self.levels, eps=self.eps)
